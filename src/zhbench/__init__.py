@@ -1,0 +1,1 @@
+"""zhbench: reproducible Chinese NLP experiments."""

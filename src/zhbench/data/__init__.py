@@ -1,0 +1,1 @@
+"""Datasets: the download registry and the validated readers of each format."""

@@ -1,0 +1,99 @@
+"""Preprocess a classification dataset: validated rows -> char and word token files + statistics."""
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from zhbench.data.thucnews import Example, read_examples, read_labels
+from zhbench.io import atomic_dir
+from zhbench.text import GRANULARITIES, segment
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    on_bad_row: str = "error"
+    remove_stopwords: bool = False
+    max_rows: dict | None = None  # split -> cap (None = all rows)
+
+
+def load_stopwords(path: str | os.PathLike | None) -> frozenset[str]:
+    if not path:
+        return frozenset()
+    return frozenset(w.strip() for w in Path(path).read_text(encoding="utf-8").splitlines() if w.strip())
+
+
+def preprocess(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: PreprocessConfig,
+               stopwords: frozenset[str] = frozenset()) -> dict:
+    """Write labels.txt and <granularity>/<split>.{tsv,ft.txt} into out_dir atomically; return stats."""
+    raw_dir = Path(raw_dir)
+    labels = read_labels(raw_dir / "class.txt")
+    splits: dict[str, list[Example]] = {}
+    skipped: dict[str, list[str]] = {}
+    for split in SPLITS:
+        result = read_examples(raw_dir / f"{split}.txt", len(labels), cfg.on_bad_row)
+        cap = (cfg.max_rows or {}).get(split)
+        splits[split] = result.examples[:cap] if cap else result.examples
+        skipped[split] = result.skipped
+        for s in result.skipped[:5]:
+            log.warning("skipped %s", s)
+    with atomic_dir(out_dir) as tmp:
+        (tmp / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+        token_lengths: dict[str, dict[str, list[int]]] = {}
+        for granularity in GRANULARITIES:
+            (tmp / granularity).mkdir()
+            stop = stopwords if (granularity == "word" and cfg.remove_stopwords) else frozenset()
+            token_lengths[granularity] = {}
+            for split, examples in splits.items():
+                rows = [(segment(ex.text, granularity, stop), ex.label)
+                        for ex in tqdm(examples, desc=f"{granularity}/{split}", leave=False, mininterval=1)]
+                token_lengths[granularity][split] = [len(t) for t, _ in rows]
+                _write_split(tmp / granularity, split, rows)
+    return dataset_stats(splits, labels, skipped, token_lengths)
+
+
+def _write_split(out: Path, split: str, rows: list[tuple[list[str], int]]) -> None:
+    # An example with no tokens left (e.g. all stop words) keeps a placeholder so that line
+    # numbers stay aligned with the source file across granularities.
+    with open(out / f"{split}.tsv", "w", encoding="utf-8") as tsv, \
+         open(out / f"{split}.ft.txt", "w", encoding="utf-8") as ft:
+        for tokens, label in rows:
+            text = " ".join(tokens) if tokens else "[UNK]"
+            tsv.write(f"{text}\t{label}\n")
+            ft.write(f"__label__{label} {text}\n")
+
+
+def _percentiles(values: list[int]) -> dict:
+    if not values:
+        return {}
+    arr = np.asarray(values)
+    return {f"p{p}": float(np.percentile(arr, p)) for p in (50, 90, 95, 99)} | {
+        "min": int(arr.min()), "max": int(arr.max()), "mean": float(arr.mean())}
+
+
+def dataset_stats(splits: dict[str, list[Example]], labels: list[str], skipped: dict[str, list[str]],
+                  token_lengths: dict[str, dict[str, list[int]]]) -> dict:
+    titles = {s: [ex.text for ex in exs] for s, exs in splits.items()}
+    stats: dict = {"labels": labels, "splits": {}, "overlap": {}}
+    for split, exs in splits.items():
+        counts = Counter(ex.label for ex in exs)
+        stats["splits"][split] = {
+            "rows": len(exs),
+            "skipped_rows": len(skipped[split]),
+            "class_counts": {labels[i]: counts.get(i, 0) for i in range(len(labels))},
+            "char_length": _percentiles([len(t) for t in titles[split]]),
+            "token_length": {g: _percentiles(lengths[split]) for g, lengths in token_lengths.items()},
+            "duplicate_titles": len(titles[split]) - len(set(titles[split])),
+        }
+    for a, b in (("train", "dev"), ("train", "test"), ("dev", "test")):
+        stats["overlap"][f"{a}-{b}"] = len(set(titles[a]) & set(titles[b]))
+    return stats

@@ -1,0 +1,51 @@
+"""Process-wide run settings every stage applies first: seeds, thread counts, logging."""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("zhbench")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch, and ask torch for deterministic kernels (CPU is then exact)."""
+    random.seed(seed)
+    np.random.seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    try:
+        import torch
+    except ImportError:  # the data stages run without torch
+        return
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def set_threads(n: int) -> None:
+    """Match torch's intra-op threads to what the scheduler gave this stage (Snakemake `threads`)."""
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.set_num_threads(max(1, int(n)))
+
+
+def setup_logging(log_file: str | os.PathLike | None) -> logging.Logger:
+    """Log to stderr and, when given, to the stage's own log file (logs/<stage>.log)."""
+    root = logging.getLogger()
+    root.handlers.clear()
+    root.setLevel(logging.INFO)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
+    if log_file:
+        Path(log_file).parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(log_file, mode="w", encoding="utf-8")
+        fh.setFormatter(fmt)
+        root.addHandler(fh)
+    return log

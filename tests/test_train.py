@@ -1,0 +1,140 @@
+"""The shared training loop on tiny synthetic data: learns, is bit-reproducible, stops early, logs."""
+from __future__ import annotations
+
+import logging
+import random
+import re
+
+import pytest
+import torch
+import torch.nn as nn
+
+from zhbench.features import load_features
+from zhbench.text.vocab import build_vocab, save_tokenizer
+from zhbench.train import TrainConfig, format_iter_line, predict, train
+
+# Three classes, each with its own characters; filler characters are shared, so the model has to
+# find the distinctive ones.
+CLASS_CHARS = ["体育球赛", "财经股市", "游戏玩家"]
+FILLER = "的了是在新闻今日报道"
+
+
+def _write_split(path, n, seed):
+    rng = random.Random(seed)
+    lines = []
+    for i in range(n):
+        label = i % 3
+        tokens = [rng.choice(CLASS_CHARS[label]) for _ in range(2)] + [rng.choice(FILLER) for _ in range(rng.randint(1, 6))]
+        rng.shuffle(tokens)
+        lines.append(f"{' '.join(tokens)}\t{label}\n")
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    d = tmp_path_factory.mktemp("synthetic")
+    _write_split(d / "train.tsv", 96, seed=1)
+    _write_split(d / "dev.tsv", 30, seed=2)
+    tok, _ = build_vocab(d / "train.tsv", "char")
+    save_tokenizer(tok, d / "tokenizer.json")
+    train_f, _ = load_features(d / "train.tsv", d / "tokenizer.json", 12, "char", 3)
+    dev_f, _ = load_features(d / "dev.tsv", d / "tokenizer.json", 12, "char", 3)
+    return train_f, dev_f, tok.get_vocab_size()
+
+
+class TinyClassifier(nn.Module):
+    """Stand-in with SequenceClassifier's forward signature: embeddings, masked mean, linear."""
+
+    def __init__(self, vocab_size, num_labels, dim=16, dropout=0.1):
+        super().__init__()
+        self.embed = nn.Embedding(vocab_size, dim, padding_idx=0)
+        self.norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)  # exercises the seeded dropout RNG
+        self.head = nn.Linear(dim, num_labels)
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None):
+        mask = attention_mask.unsqueeze(-1).float()
+        pooled = (self.embed(input_ids) * mask).sum(1) / mask.sum(1)
+        return self.head(self.dropout(self.norm(pooled)))
+
+
+def _model(vocab_size, seed=0):
+    torch.manual_seed(seed)  # the stage script seeds before building, as here
+    return TinyClassifier(vocab_size, 3)
+
+
+CFG = dict(batch_size=16, max_len=12, lr=0.05, epochs=8, warmup_ratio=0.1, weight_decay=0.01,
+           grad_clip=1.0, eval_every=6, patience_steps=1000, seed=3, threads=1)
+
+
+def test_training_learns(data, tmp_path):
+    train_f, dev_f, vocab_size = data
+    model = _model(vocab_size)
+    _, loss_before = predict(model, train_f, 32)
+    result = train(model, train_f, dev_f, TrainConfig(**CFG), curves_dir=tmp_path / "curves", progress=False)
+    logits, loss_after = predict(model, train_f, 32)
+    acc = (logits.argmax(1) == train_f.labels).float().mean().item()
+    assert loss_after < 0.5 * loss_before
+    assert acc >= 0.95
+    assert result.steps == 8 * 6 and not result.stopped_early
+    # the best dev state is what the model holds at the end
+    _, dev_loss = predict(model, dev_f, 64)
+    assert dev_loss == pytest.approx(result.best_val_loss, abs=1e-6)
+    assert set(result.timing) >= {"device", "train_step_time", "train_epoch_time", "valid_step_time", "valid_epoch_time"}
+    assert result.timing["device"]
+    # curves: every step in train.csv, every evaluation in eval.csv
+    train_csv = (tmp_path / "curves" / "train.csv").read_text().splitlines()
+    eval_csv = (tmp_path / "curves" / "eval.csv").read_text().splitlines()
+    assert train_csv[0] == "step,train_loss,train_acc" and len(train_csv) == 1 + 48
+    assert eval_csv[0] == "step,train_loss,train_acc,val_loss,val_acc" and len(eval_csv) == 1 + 8
+    assert eval_csv[1].startswith("6,")
+
+
+def test_two_runs_bit_identical(data, tmp_path):
+    train_f, dev_f, vocab_size = data
+    states, curves = [], []
+    for run in range(2):
+        model = _model(vocab_size)
+        # dynamic padding covers the bucketing sampler's RNG as well
+        train(model, train_f, dev_f, TrainConfig(**{**CFG, "epochs": 2, "dynamic_padding": True}),
+              curves_dir=tmp_path / f"c{run}", progress=False)
+        states.append(model.state_dict())
+        curves.append([(tmp_path / f"c{run}" / n).read_bytes() for n in ("train.csv", "eval.csv")])
+    assert states[0].keys() == states[1].keys()
+    for k in states[0]:
+        assert torch.equal(states[0][k], states[1][k]), k
+    assert curves[0] == curves[1]
+
+
+def test_early_stop(data):
+    train_f, dev_f, vocab_size = data
+    model = _model(vocab_size)
+    # lr 0 never improves on the first evaluation: stop patience_steps after it
+    cfg = TrainConfig(**{**CFG, "lr": 0.0, "epochs": 50, "eval_every": 2, "patience_steps": 4})
+    result = train(model, train_f, dev_f, cfg, progress=False)
+    assert result.stopped_early and result.best_step == 2 and result.steps == 6
+
+
+def test_max_steps_caps_training(data):
+    train_f, dev_f, vocab_size = data
+    result = train(_model(vocab_size), train_f, dev_f, TrainConfig(**{**CFG, "max_steps": 5}), progress=False)
+    assert result.steps == 5 and result.history[-1]["step"] == 5  # the last step is always evaluated
+
+
+def test_log_line_format(data, caplog):
+    assert format_iter_line(200, 0.384, 0.890625, 0.3212, 0.9048, 111, True) == (
+        "Iter: 200, Train Loss: 0.38, Train Acc: 89.06%, Val Loss: 0.32, Val Acc: 90.48%, Time: 0:01:51 *")
+    assert format_iter_line(1000, 0.21, 0.953125, 0.24, 0.9263, 3 * 3600 + 542, False).endswith("Time: 3:09:02")
+    train_f, dev_f, vocab_size = data
+    with caplog.at_level(logging.INFO, logger="zhbench.train"):
+        train(_model(vocab_size), train_f, dev_f, TrainConfig(**{**CFG, "epochs": 2}), progress=False)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Iter:")]
+    pattern = re.compile(r"^Iter: \d+, Train Loss: \d+\.\d\d, Train Acc: \d+\.\d\d%, "
+                         r"Val Loss: \d+\.\d\d, Val Acc: \d+\.\d\d%, Time: \d+:\d\d:\d\d( \*)?$")
+    assert len(lines) == 2 and all(pattern.match(line) for line in lines)
+    assert lines[0].endswith(" *")  # the first evaluation is always a new best
+
+
+def test_unknown_config_key_is_rejected():
+    with pytest.raises(ValueError, match="unknown train settings"):
+        TrainConfig.from_dict({"batch_size": 8, "learning_rate": 1e-3})

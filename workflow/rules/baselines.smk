@@ -1,0 +1,53 @@
+# Random Forest and fastText baselines: train, then evaluate on dev and test.
+
+BASELINES = ("random_forest", "fasttext_char", "fasttext_char_tuned", "fasttext_word")
+BASELINE_CODE = ["src/zhbench/models/fasttext_model.py", "src/zhbench/models/random_forest.py"]
+
+
+rule train_baseline:
+    input:
+        data=f"data/processed/{TASK}",
+        script="workflow/scripts/train_baseline.py",
+        code=BASELINE_CODE,
+    output:
+        model=directory(f"models/{TASK}/{{model}}"),
+    params:
+        tracked=tracked("seed", "baselines.{model}"),
+    log:
+        "logs/train_baseline/{model}.log",
+    threads: 1  # fastText thread=1 keeps training deterministic
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    wildcard_constraints:
+        model="|".join(BASELINES),
+    shell:
+        "python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
+        " --out {output.model} --log {log}"
+
+
+rule evaluate_baseline:
+    input:
+        data=f"data/processed/{TASK}",
+        model=f"models/{TASK}/{{model}}",
+        script="workflow/scripts/evaluate_baseline.py",
+        code="src/zhbench/evaluate.py",
+    output:
+        metrics=f"metrics/{TASK}/{{model}}.json",
+        timing=f"metrics/{TASK}/{{model}}_timing.json",
+        confusion=f"metrics/{TASK}/{{model}}_confusion.csv",
+        figure="reports/figures/confusion_{model}.png",
+    params:
+        tracked=tracked("profile", "data.variant"),
+    log:
+        "logs/evaluate_baseline/{model}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    wildcard_constraints:
+        model="|".join(BASELINES),
+    shell:
+        "python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
+        " --model-dir {input.model} --metrics {output.metrics} --timing {output.timing}"
+        " --confusion {output.confusion} --figure {output.figure} --log {log}"

@@ -1,0 +1,40 @@
+# download -> preprocess for the news-title task.
+
+
+rule download:
+    input:
+        script="workflow/scripts/download.py",
+    output:
+        directory(f"data/raw/{TASK}"),
+    params:
+        tracked=tracked("data.variant"),
+    log:
+        f"logs/download/{TASK}.log",
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    shell:
+        "python {input.script} --params params.yaml --variant-key data.variant"
+        " --out {output} --log {log}"
+
+
+rule preprocess:
+    input:
+        raw=f"data/raw/{TASK}",
+        script="workflow/scripts/preprocess.py",
+        stopwords="config/stopwords.txt",
+    output:
+        data=directory(f"data/processed/{TASK}"),
+        stats=f"metrics/{TASK}/dataset_stats.json",
+    params:
+        tracked=tracked("data.max_rows", "preprocess"),
+    log:
+        f"logs/preprocess/{TASK}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=15,
+    shell:
+        "python {input.script} --params params.yaml --raw {input.raw} --out {output.data}"
+        " --stats {output.stats} --stopwords {input.stopwords} --log {log}"
