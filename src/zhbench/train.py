@@ -316,3 +316,41 @@ class Curves:
 
 def _fmt(v) -> str:
     return str(v) if isinstance(v, int) else f"{v:.6f}"
+
+
+# --- params ----------------------------------------------------------------------------------------
+
+@dataclass
+class BackboneSettings:
+    """One backbone's resolved settings: shared defaults with its own overrides applied."""
+
+    size: str
+    pretrained: str | None
+    overrides: dict
+    dropout: float
+    train: TrainConfig
+
+
+def backbone_settings(section: dict, backbone: str, granularity: str, seed: int) -> BackboneSettings:
+    """Resolve the params.yaml `backbones:` section for one (backbone, granularity).
+
+    `section[<backbone name>]` may set size, pretrained, overrides, dropout and any `train` key;
+    everything else comes from the shared defaults. `seed` is the project-wide seed.
+    """
+    allowed = section.get("granularities", {}).get(granularity)
+    if allowed is None:
+        raise KeyError(f"params: backbones.granularities has no {granularity!r} list")
+    if backbone not in allowed:
+        raise ValueError(f"backbone {backbone!r} is not listed in backbones.granularities.{granularity}: {allowed}")
+    own = section.get(backbone) or {}
+    unknown = set(own) - {"size", "pretrained", "overrides", "dropout", "train"}
+    if unknown:
+        raise ValueError(f"params: backbones.{backbone} has unknown keys {sorted(unknown)}")
+    train_dict = {**section["train"], **(own.get("train") or {}), "seed": seed}
+    return BackboneSettings(
+        size=own.get("size", section.get("size", "mini")),
+        pretrained=own.get("pretrained", section.get("pretrained")),
+        overrides=dict(own.get("overrides") or {}),
+        dropout=float(own.get("dropout", section.get("dropout", 0.1))),
+        train=TrainConfig.from_dict(train_dict),
+    )

@@ -77,5 +77,7 @@ def run(args, params):
     stage.log.info("wrote %s", args.metrics)
 
 
+main = stage.entry_point(run, build_parser)
+
 if __name__ == "__main__":
-    sys.exit(stage.entry_point(run, build_parser)())
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""End-to-end smoke runs of the whole DAG through Snakemake and through DVC.
+
+Both engines run the smoke profile in scratch copies of the project, from nothing. The slow part
+(the two runs) is done once per module; each test then checks one promise of the stage contract.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from helpers import make_smoke_project, quality_metrics, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smk(tmp_path_factory) -> Path:
+    project = make_smoke_project(tmp_path_factory.mktemp("e2e") / "snakemake")
+    run(["snakemake", "--cores", "2", "all"], cwd=project, timeout=1500)
+    return project
+
+
+@pytest.fixture(scope="module")
+def dvc(tmp_path_factory) -> Path:
+    project = make_smoke_project(tmp_path_factory.mktemp("e2e") / "dvc")
+    run(["dvc", "repro"], cwd=project, timeout=1500)
+    return project
+
+
+def snakemake_planned_jobs(project: Path) -> list[str]:
+    out = run(["snakemake", "--dry-run", "--quiet", "rules", "all"], cwd=project).stdout
+    return sorted(re.findall(r"^(\w+(?:@\S+)?)\s+\d+$", out, re.M))
+
+
+def snakemake_planned_outputs(project: Path) -> set[str]:
+    out = run(["snakemake", "--dry-run", "all"], cwd=project).stdout
+    return {o for line in re.findall(r"^    output: (.*)$", out, re.M) for o in line.split(", ")}
+
+
+def dvc_planned_stages(project: Path) -> set[str]:
+    out = run(["dvc", "repro", "--dry"], cwd=project).stdout
+    return set(re.findall(r"Running stage '([^']+)'", out))
+
+
+def edit_params(project: Path, dotted: str, value) -> bytes:
+    path = project / "params.yaml"
+    original = path.read_bytes()
+    params = yaml.safe_load(original)
+    node = params
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return original
+
+
+def test_snakemake_run_ends_with_the_report(smk):
+    report = (smk / "reports" / "report.md").read_text(encoding="utf-8")
+    metrics = json.loads((smk / "metrics/thucnews10/fasttext_char.json").read_text(encoding="utf-8"))
+    assert "## Baselines" in report
+    assert f"{100 * metrics['test']['accuracy']:.2f}" in report
+    assert "profile `smoke`" in report
+
+
+def test_both_engines_give_byte_identical_quality_metrics(smk, dvc):
+    a, b = quality_metrics(smk), quality_metrics(dvc)
+    assert a and set(a) == set(b)
+    different = [name for name in a if a[name] != b[name]]
+    assert not different, f"quality metrics differ between two clean runs: {different}"
+
+
+def test_second_run_does_nothing_in_snakemake(smk):
+    out = run(["snakemake", "--cores", "2", "all"], cwd=smk).stdout + run(
+        ["snakemake", "--dry-run", "all"], cwd=smk).stdout
+    assert "Nothing to be done" in out
+
+
+def test_second_run_does_nothing_in_dvc(dvc):
+    assert dvc_planned_stages(dvc) == set()
+    assert "up to date" in run(["dvc", "status"], cwd=dvc).stdout
+
+
+def test_changing_one_models_param_reruns_only_that_model_snakemake(smk):
+    original = edit_params(smk, "baselines.fasttext_char.epoch", 7)
+    try:
+        planned = snakemake_planned_outputs(smk)
+    finally:
+        (smk / "params.yaml").write_bytes(original)
+    assert planned == {"models/thucnews10/fasttext_char", "metrics/thucnews10/fasttext_char.json",
+                       "metrics/thucnews10/fasttext_char_timing.json",
+                       "metrics/thucnews10/fasttext_char_confusion.csv",
+                       "reports/figures/confusion_fasttext_char.png", "reports/report.md"}
+
+
+def test_changing_one_models_param_reruns_only_that_model_dvc(dvc):
+    original = edit_params(dvc, "baselines.fasttext_char.epoch", 7)
+    try:
+        planned = dvc_planned_stages(dvc)
+    finally:
+        (dvc / "params.yaml").write_bytes(original)
+    assert planned == {"train_baseline@fasttext_char", "evaluate_baseline@fasttext_char", "report"}
+
+
+def test_report_numbers_come_from_metrics_files(smk, tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    for src in (smk / "metrics").rglob("*.json"):
+        dst = metrics_dir / src.relative_to(smk / "metrics")
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        dst.write_bytes(src.read_bytes())
+    edited = metrics_dir / "thucnews10/fasttext_char.json"
+    m = json.loads(edited.read_text(encoding="utf-8"))
+    m["test"]["accuracy"] = 0.123456
+    edited.write_text(json.dumps(m), encoding="utf-8")
+    out = tmp_path / "report.md"
+    run([sys.executable, "workflow/scripts/report.py", "--params", "params.yaml", "--metrics", str(metrics_dir),
+         "--references", "config/references.yaml", "--out", str(out)], cwd=smk)
+    assert "| `fasttext_char` | char |" in out.read_text(encoding="utf-8")
+    assert "12.35" in out.read_text(encoding="utf-8")

@@ -1,0 +1,97 @@
+"""Stage train_backbone: fine-tune one backbone (scratch mini or pretrained) on one granularity.
+
+Writes the checkpoint (save_pretrained layout + head + zhbench.json + tokenizer.json), the training
+curves (train.csv, eval.csv) and the measured times; quality metrics come from evaluate_backbone.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from zhbench import params as P
+from zhbench import stage
+from zhbench.evaluate import read_label_names, write_timing
+from zhbench.features import load_features
+from zhbench.runtime import seed_everything, set_threads
+from zhbench.text import GRANULARITIES
+from zhbench.train import backbone_settings, device_name, train
+
+
+def build_parser():
+    p = stage.parser(__doc__)
+    p.add_argument("--backbone", required=True, help="backbone name (one of zhbench.models.backbones.BACKBONES)")
+    p.add_argument("--granularity", required=True, choices=GRANULARITIES, help="token granularity of the input")
+    p.add_argument("--data", required=True, help="processed dataset directory (labels.txt, <granularity>/{train,dev}.tsv)")
+    p.add_argument("--vocab", required=True, help="vocabulary directory holding tokenizer.json (build_vocab output)")
+    p.add_argument("--cache", required=True, help="feature cache directory (safetensors files keyed by input hashes)")
+    p.add_argument("--out", required=True, help="checkpoint directory to write (replaced atomically)")
+    p.add_argument("--curves", required=True, help="directory for training curves train.csv / eval.csv (DVC plots)")
+    p.add_argument("--timing", required=True, help="JSON of measured times (device, step/epoch times, feature load)")
+    p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bar")
+    return p
+
+
+def run(args, params):
+    from zhbench.models.backbones import SequenceClassifier, build_backbone, save_classifier
+
+    seed = int(P.section(params, "seed"))
+    settings = backbone_settings(P.section(params, "backbones"), args.backbone, args.granularity, seed)
+    cfg = settings.train
+    seed_everything(seed)
+    set_threads(cfg.threads)
+
+    data = Path(args.data)
+    labels = read_label_names(data / "labels.txt")
+    tokenizer_file = Path(args.vocab) / "tokenizer.json"
+    loaded = {}
+    for split in ("train", "dev"):
+        loaded[split] = load_features(data / args.granularity / f"{split}.tsv", tokenizer_file, cfg.max_len,
+                                      args.granularity, len(labels), args.cache)
+    train_f, dev_f = loaded["train"][0], loaded["dev"][0]
+
+    from tokenizers import Tokenizer
+
+    vocab_size = Tokenizer.from_file(str(tokenizer_file)).get_vocab_size()
+    # Seed again right before building, so initial weights do not depend on what ran before.
+    torch.manual_seed(seed)
+    backbone = build_backbone(args.backbone, size=settings.size, vocab_size=vocab_size,
+                              max_positions=max(128, cfg.max_len), pretrained=settings.pretrained,
+                              overrides=settings.overrides)
+    model = SequenceClassifier(backbone, args.backbone, len(labels), settings.dropout)
+    n_params = sum(p.numel() for p in model.parameters())
+    stage.log.info("%s/%s: %s, %.2fM parameters, vocab %d", args.backbone, args.granularity, settings.size,
+                   n_params / 1e6, vocab_size)
+
+    result = train(model, train_f, dev_f, cfg, curves_dir=args.curves, progress=not args.no_progress)
+
+    extra = {
+        "backbone": args.backbone, "granularity": args.granularity, "labels": labels, "max_len": cfg.max_len,
+        "size": settings.size, "pretrained": settings.pretrained, "dropout": settings.dropout,
+        "train": asdict(cfg), "best_step": result.best_step, "steps": result.steps,
+        "stopped_early": result.stopped_early, "parameters": n_params,
+    }
+    out = Path(args.out)
+    # save_classifier is atomic on its own; the tokenizer is copied after it, so write both into
+    # a staging directory and rename once: a killed stage never leaves a checkpoint without tokenizer.
+    from zhbench.io import atomic_dir
+
+    with atomic_dir(out) as tmp:
+        save_classifier(model, tmp, extra)
+        shutil.copyfile(tokenizer_file, tmp / "tokenizer.json")
+
+    write_timing(args.timing, {
+        **result.timing,
+        "device": device_name(),
+        "feature_load_seconds": {s: info.seconds for s, (_, info) in loaded.items()},
+        "feature_cache_hit": {s: info.cache_hit for s, (_, info) in loaded.items()},
+        "parameters": n_params,
+    })
+    stage.log.info("saved %s (best dev loss %.4f at step %d)", out, result.best_val_loss, result.best_step)
+
+
+if __name__ == "__main__":
+    sys.exit(stage.entry_point(run, build_parser)())
