@@ -57,6 +57,7 @@ def make_smoke_project(dest: Path, profile: str = "smoke") -> Path:
 
 
 def quality_metrics(project: Path) -> dict[str, bytes]:
-    """Every quality-metrics file's bytes (timings excluded: they never repeat exactly)."""
+    """Every quality-metrics file's bytes (timings and provenance excluded: they never repeat exactly)."""
     return {str(p.relative_to(project)): p.read_bytes()
-            for p in sorted((project / "metrics").rglob("*.json")) if not p.name.endswith("_timing.json")}
+            for p in sorted((project / "metrics").rglob("*.json"))
+            if not p.name.endswith("_timing.json") and p.name != "provenance.json"}

@@ -138,3 +138,37 @@ def test_log_line_format(data, caplog):
 def test_unknown_config_key_is_rejected():
     with pytest.raises(ValueError, match="unknown train settings"):
         TrainConfig.from_dict({"batch_size": 8, "learning_rate": 1e-3})
+
+
+def test_real_backbone_train_save_load_roundtrip(data, tmp_path):
+    """The loop with a real (shrunk) backbone; the saved checkpoint predicts exactly the same."""
+    backbones = pytest.importorskip("zhbench.models.backbones")
+    train_f, dev_f, vocab_size = data
+    torch.manual_seed(0)
+    tiny = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64}
+    model = backbones.SequenceClassifier(
+        backbones.build_backbone("bert", "mini", vocab_size=vocab_size, overrides=tiny), "bert", 3, 0.1)
+    result = train(model, train_f, dev_f, TrainConfig(**{**CFG, "epochs": 2, "lr": 0.005}), progress=False)
+    assert result.steps == 12
+    logits, loss = predict(model, dev_f, 64)
+    backbones.save_classifier(model, tmp_path / "ckpt", {"max_len": 12})
+    loaded, extra = backbones.load_classifier(tmp_path / "ckpt")
+    logits2, loss2 = predict(loaded, dev_f, 64)
+    assert extra == {"max_len": 12} and torch.equal(logits, logits2) and loss == loss2
+
+
+def test_backbone_settings_resolution():
+    from zhbench.train import backbone_settings
+
+    section = {
+        "size": "mini", "dropout": 0.1,
+        "granularities": {"char": ["bert", "xlnet"], "word": ["bert"]},
+        "train": {"batch_size": 64, "max_len": 32, "lr": 5e-4, "epochs": 2},
+        "xlnet": {"train": {"lr": 1e-4}, "overrides": {"num_hidden_layers": 2}},
+    }
+    s = backbone_settings(section, "xlnet", "char", seed=7)
+    assert s.train.lr == 1e-4 and s.train.batch_size == 64 and s.train.seed == 7
+    assert s.overrides == {"num_hidden_layers": 2} and s.pretrained is None and s.size == "mini"
+    assert backbone_settings(section, "bert", "word", seed=7).train.lr == 5e-4
+    with pytest.raises(ValueError, match="not listed"):
+        backbone_settings(section, "xlnet", "word", seed=7)

@@ -115,10 +115,20 @@ def section_per_class(inp: ReportInputs) -> str | None:
 SECTIONS: list[Callable[[ReportInputs], str | None]] = [section_dataset, section_baselines, section_per_class]
 
 
-def build_report(metrics_dir: str | os.PathLike, references_path: str | os.PathLike, params: dict) -> str:
+def section_provenance(prov: dict) -> str:
+    rows = [[k, f"`{v}`"] for k, v in prov.items() if k != "packages"]
+    rows += [[f"package `{k}`", v or "not installed"] for k, v in prov["packages"].items()]
+    return "\n".join(["## Environment provenance", "", table(["what", "value"], rows), "",
+                      "Also in `metrics/provenance.json`, rewritten by every report run."])
+
+
+def build_report(metrics_dir: str | os.PathLike, references_path: str | os.PathLike, params: dict,
+                 prov: dict | None = None) -> str:
     references = yaml.safe_load(Path(references_path).read_text(encoding="utf-8"))
     inp = ReportInputs(Path(metrics_dir), references, params)
     body = [s for s in (section(inp) for section in SECTIONS) if s]
+    if prov is not None:
+        body.append(section_provenance(prov))
     header = [
         "# zhbench report",
         "",

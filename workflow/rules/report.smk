@@ -16,7 +16,8 @@ rule report:
     input:
         unpack(report_inputs),
     output:
-        "reports/report.md",
+        report="reports/report.md",
+        provenance="metrics/provenance.json",
     params:
         tracked=tracked("profile", "baselines.models"),
     log:
@@ -27,4 +28,4 @@ rule report:
         runtime=10,
     shell:
         "python {input.script} --params params.yaml --metrics metrics --references {input.references}"
-        " --out {output} --log {log}"
+        " --out {output.report} --provenance {output.provenance} --log {log}"

@@ -14,7 +14,8 @@ import torch
 
 from zhbench import params as P
 from zhbench import stage
-from zhbench.evaluate import read_label_names, write_timing
+from zhbench.data.thucnews import read_labels
+from zhbench.evaluate import write_timing
 from zhbench.features import load_features
 from zhbench.runtime import seed_everything, set_threads
 from zhbench.text import GRANULARITIES
@@ -45,7 +46,7 @@ def run(args, params):
     set_threads(cfg.threads)
 
     data = Path(args.data)
-    labels = read_label_names(data / "labels.txt")
+    labels = read_labels(data / "labels.txt")
     tokenizer_file = Path(args.vocab) / "tokenizer.json"
     loaded = {}
     for split in ("train", "dev"):

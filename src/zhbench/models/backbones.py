@@ -106,7 +106,7 @@ class PretrainedUnavailableError(RuntimeError):
     """A pretrained checkpoint could not be loaded (offline, missing directory, missing files)."""
 
 
-def family(name: str) -> Family:
+def family_of(name: str) -> Family:
     """The family record of a backbone; unknown names fail with the list of known ones."""
     if name not in FAMILIES:
         raise ValueError(f"unknown backbone {name!r}; known backbones: {', '.join(BACKBONES)}")
@@ -166,7 +166,8 @@ def _family_kwargs(name: str, size: str, s: Shape) -> dict[str, Any]:
     if name == "albert":
         # factorised embedding (E < H: 128 in base, H/2 in mini) and one layer group shared by all
         # layers; the Chinese ALBERT (brightmart / voidful) uses relu and no dropout
-        return {**bert_like, "embedding_size": 128 if size == "base" else max(1, s.hidden_size // 2), "num_hidden_groups": 1, "inner_group_num": 1,
+        embedding_size = 128 if size == "base" else max(1, s.hidden_size // 2)
+        return {**bert_like, "embedding_size": embedding_size, "num_hidden_groups": 1, "inner_group_num": 1,
                 "hidden_act": "relu", "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0,
                 "classifier_dropout_prob": 0.1}
     if name == "electra":
@@ -202,7 +203,7 @@ def _family_kwargs(name: str, size: str, s: Shape) -> dict[str, Any]:
             dropout_rate=0.1, layer_norm_epsilon=1e-6, tie_word_embeddings=False,
             pad_token_id=0, eos_token_id=1 if size == "base" else None,
         )
-    raise AssertionError(name)  # family() has already rejected unknown names
+    raise AssertionError(name)  # family_of() has already rejected unknown names
 
 
 def _positive_int(name: str, key: str, value: Any) -> int:
@@ -228,7 +229,7 @@ def build_config(
         keep derived sizes consistent (T5 d_kv/d_ff, XLNet d_head); any other key must be a field
         of that family's config class (e.g. embedding_size, max_relative_position, dropout_rate).
     """
-    fam = family(name)
+    fam = family_of(name)
     if size not in SIZES:
         raise ValueError(f"unknown size {size!r} for backbone {name}; sizes: {', '.join(SIZES)}")
     overrides = dict(overrides or {})
@@ -296,9 +297,11 @@ def build_backbone(
 
     pretrained: a local directory (tried first) or a hub id. Offline, or with a missing directory
     or missing files, this raises PretrainedUnavailableError saying what was tried and how to
-    point at a local copy. Seed torch first: random init draws from the global generator.
+    point at a local copy. With `pretrained`, size and vocab_size are ignored (the checkpoint's
+    config.json is the truth) and max_positions is only checked against its position table.
+    Seed torch first: random init draws from the global generator.
     """
-    fam = family(name)
+    fam = family_of(name)
     if pretrained is None:
         return fam.model_class(build_config(name, size, vocab_size, max_positions, overrides))
     model = load_pretrained(name, pretrained, overrides)
@@ -328,7 +331,7 @@ WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_mo
 
 def load_pretrained(name: str, source: str | os.PathLike, overrides: dict[str, Any] | None = None) -> PreTrainedModel:
     """from_pretrained for one backbone family; every failure becomes one PretrainedUnavailableError."""
-    fam = family(name)
+    fam = family_of(name)
     source = str(source)
     kwargs = dict(overrides or {})
     for canonical, native in ALIASES.get(name, {}).items():
@@ -391,7 +394,7 @@ class SequenceClassifier(nn.Module):
     def __init__(self, backbone: PreTrainedModel, family: str, num_labels: int, dropout: float = 0.1):
         super().__init__()
         self.family = family
-        self.pooling = globals()["family"](family).pooling
+        self.pooling = family_of(family).pooling
         self.num_labels = num_labels
         self.dropout_p = dropout
         self.backbone = backbone
@@ -399,6 +402,8 @@ class SequenceClassifier(nn.Module):
         self.head = ClassificationHead(
             config.hidden_size, num_labels, dropout, init_std=getattr(config, "initializer_range", None) or 0.02
         )
+        self.hidden_size: int = config.hidden_size
+        self.num_layers: int = config.num_hidden_layers  # = len(hidden_states_per_layer(...))
 
     def _encode(self, input_ids, attention_mask, token_type_ids=None, output_hidden_states=False):
         kwargs: dict[str, Any] = dict(input_ids=input_ids, attention_mask=attention_mask)
@@ -476,7 +481,7 @@ def load_classifier(model_dir: str | os.PathLike) -> tuple[SequenceClassifier, d
         if not (model_dir / f).is_file():
             raise BadInputError(model_dir / f, None, "expected a file written by save_classifier; it is missing")
     meta = read_json(model_dir / META_FILE)
-    fam = family(meta["family"])
+    fam = family_of(meta["family"])
     backbone = fam.model_class.from_pretrained(str(model_dir), local_files_only=True, use_safetensors=True)
     model = SequenceClassifier(backbone, meta["family"], int(meta["num_labels"]), float(meta["dropout"]))
     model.head.load_state_dict(load_file(str(model_dir / HEAD_FILE)), strict=True)
@@ -503,7 +508,7 @@ class BackboneSpec:
     pretrained: str | None = None  # hub id or local directory; None = random init
 
     def __post_init__(self):
-        family(self.name)  # unknown names fail when params are read, not when training starts
+        family_of(self.name)  # unknown names fail when params are read, not when training starts
         if self.size not in SIZES:
             raise ValueError(f"unknown size {self.size!r} for backbone {self.name}; sizes: {', '.join(SIZES)}")
 

@@ -1,16 +1,18 @@
 """fastText supervised classifiers, and a seeded, reproducible search over their arguments.
 
 fastText always trains here with one thread: its Hogwild updates make multi-threaded runs
-non-deterministic, and on tiny data they can diverge ("Encountered NaN").
+non-deterministic. One thread is not enough on its own, see `_zeroed_allocations`.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import fasttext
 import numpy as np
@@ -22,6 +24,29 @@ log = logging.getLogger(__name__)
 
 LABEL_PREFIX = "__label__"
 MODEL_FILE = "model.bin"
+_M_PERTURB = -6  # glibc mallopt parameter: fill each new heap allocation with ~value
+
+
+@contextmanager
+def _zeroed_allocations() -> Iterator[None]:
+    """Make glibc malloc hand out zero-filled memory while fastText builds and trains a model.
+
+    With thread=1, fastText 0.9.2 randomly initialises only the first tenth of the input matrix
+    and counts on the rest being zero, but this wheel leaves that memory uninitialised: training
+    then starts from whatever an earlier allocation left there, so runs in one process differ and
+    tiny data can blow up ("Encountered NaN"). Perturbing fills allocations with ~0xff == 0x00.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except AttributeError:  # not glibc: fastText results may differ between runs
+        log.warning("no glibc mallopt: fastText training may not be reproducible on this platform")
+        yield
+        return
+    mallopt(_M_PERTURB, 0xFF)
+    try:
+        yield
+    finally:
+        mallopt(_M_PERTURB, 0)
 
 
 @dataclass(frozen=True)
@@ -75,7 +100,8 @@ def train(train_file: str | os.PathLike, args: FastTextArgs, seed: int) -> FastT
     """Train on a fastText-format file (`__label__<id> tokens` per line)."""
     if not Path(train_file).is_file():
         raise FileNotFoundError(f"{train_file}: fastText training file missing")
-    model = fasttext.train_supervised(input=str(train_file), **asdict(args), seed=seed, thread=1, verbose=0)
+    with _zeroed_allocations():
+        model = fasttext.train_supervised(input=str(train_file), **asdict(args), seed=seed, thread=1, verbose=0)
     return FastText(model)
 
 

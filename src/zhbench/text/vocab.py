@@ -11,7 +11,6 @@ import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
@@ -125,10 +124,3 @@ def load_fast_tokenizer(path: str | os.PathLike):
                                    cls_token=CLS, sep_token=SEP, mask_token=MASK,
                                    model_input_names=["input_ids", "token_type_ids", "attention_mask"])
 
-
-def tokens_of(lines: Iterable[str]) -> Counter:
-    """Counts from in-memory token lines (tests, and callers that already hold the split)."""
-    counts: Counter = Counter()
-    for line in lines:
-        counts.update(line.split())
-    return counts

@@ -1,0 +1,363 @@
+"""NER with a BERT+CRF character tagger: vocabulary, encoding, training, prediction and seqeval metrics.
+
+The functions take values, not params: the stage scripts (workflow/scripts/train_ner.py,
+evaluate_ner.py) read params.yaml, build an `NerConfig` and call them.
+
+Long sentences are cut into windows of `max_len - 2` characters (People's Daily has sentences of
+570+ characters; CLUENER's longest is 50). Training sees every window; prediction tags every window
+and joins them back, so every character of the evaluation split is tagged and scored (nothing is
+truncated away). An entity cut by a window boundary can still be predicted whole, because the
+lenient BIO decoding joins `B-X .. | I-X ..` across the seam.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Sequence
+
+import torch
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+
+from zhbench.data.ner import (CLUENER_DISPLAY, CLUENER_TYPES, PD1998_DISPLAY, PD1998_TYPES, Sentence,
+                              read_cluener, read_pd1998, tag_set)
+from zhbench.models.crf_tagger import CrfTagger
+from zhbench.text.vocab import CLS, SEP, UNK, build_wordlevel
+
+log = logging.getLogger(__name__)
+
+
+# --- dataset variants -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class NerVariant:
+    name: str
+    format: str            # cluener | pd1998
+    types: tuple[str, ...]
+    display: dict[str, str]
+    train_split: str       # which upstream split trains (named honestly in metrics)
+    eval_split: str        # which upstream split is scored
+    train_file: str        # file names under data/raw/<dataset>/
+    eval_file: str
+
+
+NER_VARIANTS: dict[str, NerVariant] = {
+    "cluener": NerVariant("cluener", "cluener", CLUENER_TYPES, CLUENER_DISPLAY,
+                          "train", "dev", "train.json", "dev.json"),  # the official test is unlabelled
+    # example.train (20,864 sentences) is not obtainable: train on dev, score on test
+    "pd1998-devtest": NerVariant("pd1998-devtest", "pd1998", PD1998_TYPES, PD1998_DISPLAY,
+                                 "dev", "test", "example.dev", "example.test"),
+}
+
+
+def get_variant(name: str) -> NerVariant:
+    if name not in NER_VARIANTS:
+        raise ValueError(f"unknown NER variant {name!r}; known: {', '.join(NER_VARIANTS)}")
+    return NER_VARIANTS[name]
+
+
+def read_sentences(variant: NerVariant, path, on_nested: str = "error") -> tuple[list[Sentence], int]:
+    """(sentences, number of nested spans dropped). on_nested: see data.ner.read_cluener."""
+    if variant.format == "pd1998":
+        return read_pd1998(path, variant.types), 0
+    dropped: list = []
+    sentences = read_cluener(path, types=variant.types, on_nested=on_nested, dropped=dropped)
+    for span in dropped:
+        log.warning("%s: dropped %s span [%d, %d] nested in another span", path, span.type, span.start, span.end)
+    return sentences, len(dropped)
+
+
+# --- config -----------------------------------------------------------------------------------------
+
+@dataclass
+class NerConfig:
+    backbone: str = "bert"        # any build_backbone family whose first token is [CLS]
+    size: str = "mini"            # mini (from scratch) | base (paper shape)
+    pretrained: str | None = None # hub id / local dir (paper profile); None = random init
+    overrides: dict = field(default_factory=dict)
+    dropout: float = 0.1
+    max_len: int = 64             # tokens incl. [CLS]/[SEP]: windows of max_len - 2 characters
+    min_frequency: int = 1        # char vocabulary: keep chars seen this often in the training split
+    max_train_sentences: int | None = None  # first N training sentences (profiles cap the CPU cost)
+    batch_size: int = 32
+    eval_batch_size: int = 64
+    epochs: int = 5               # the write-up trains 5 epochs
+    max_steps: int | None = None  # hard cap on optimizer steps; None = epochs decide
+    lr: float = 5e-4              # backbone; scratch mini wants more than pretrained BERT's 3e-5
+    head_lr: float = 5e-3         # emission layer + CRF transitions (new parameters, learn faster)
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 42
+    threads: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NerConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"params ner: unknown settings {unknown}; expected some of {sorted(known)}")
+        cfg = cls(**d)
+        if cfg.max_len < 3:
+            raise ValueError(f"params ner.max_len must be at least 3 ([CLS] c [SEP]), got {cfg.max_len}")
+        return cfg
+
+
+# --- vocabulary and encoding ------------------------------------------------------------------------
+
+def build_char_vocab(sentences: Sequence[Sentence], min_frequency: int = 1) -> Tokenizer:
+    """A WordLevel tokenizer over the training characters (text/vocab.py), [PAD]=0 [UNK] [CLS] [SEP] [MASK].
+
+    Characters are looked up one by one (`encode_chars`), not through the tokenizer's whitespace
+    pre-tokenizer, so that a space inside a text stays one position and tags stay aligned."""
+    return build_wordlevel(Counter(c for s in sentences for c in s.chars), min_frequency)
+
+
+def encode_chars(vocab: dict[str, int], chars: Sequence[str]) -> list[int]:
+    unk = vocab[UNK]
+    return [vocab.get(c, unk) for c in chars]
+
+
+@dataclass
+class Window:
+    sentence: int     # index into the sentence list
+    offset: int       # first character of the window
+    ids: list[int]    # [CLS] chars [SEP]
+    tags: list[int]   # 0 at [CLS] and [SEP] (ignored: outside the CRF mask), tag ids in between
+
+
+def make_windows(sentences: Sequence[Sentence], vocab: dict[str, int], tag_ids: dict[str, int],
+                 max_len: int) -> list[Window]:
+    width = max_len - 2
+    cls, sep = vocab[CLS], vocab[SEP]
+    out: list[Window] = []
+    for i, s in enumerate(sentences):
+        ids = encode_chars(vocab, s.chars)
+        tags = [tag_ids[t] for t in s.tags]
+        for off in range(0, len(ids), width):
+            out.append(Window(i, off, [cls] + ids[off:off + width] + [sep], [0] + tags[off:off + width] + [0]))
+    return out
+
+
+def collate(windows: Sequence[Window]) -> dict[str, torch.Tensor]:
+    """Pad to the longest window of the batch ([PAD]=0). char_mask is 1 on characters only."""
+    n, width = len(windows), max(len(w.ids) for w in windows)
+    ids = torch.zeros(n, width, dtype=torch.long)
+    tags = torch.zeros(n, width, dtype=torch.long)
+    attn = torch.zeros(n, width, dtype=torch.long)
+    chars = torch.zeros(n, width, dtype=torch.long)
+    for r, w in enumerate(windows):
+        k = len(w.ids)
+        ids[r, :k] = torch.tensor(w.ids)
+        tags[r, :k] = torch.tensor(w.tags)
+        attn[r, :k] = 1
+        chars[r, 1:k - 1] = 1
+    return {"input_ids": ids, "attention_mask": attn, "char_mask": chars, "tags": tags}
+
+
+# --- model ------------------------------------------------------------------------------------------
+
+def build_tagger(cfg: NerConfig, vocab_size: int, num_tags: int) -> CrfTagger:
+    """Seeds torch first, so the random init is the same on every run."""
+    from zhbench.models.backbones import build_backbone
+
+    torch.manual_seed(cfg.seed)
+    backbone = build_backbone(cfg.backbone, cfg.size, vocab_size=vocab_size, max_positions=cfg.max_len,
+                              pretrained=cfg.pretrained, overrides=cfg.overrides)
+    if cfg.pretrained is not None and backbone.config.vocab_size != vocab_size:
+        raise ValueError(f"pretrained backbone has a {backbone.config.vocab_size}-entry vocabulary, but the char "
+                         f"vocabulary has {vocab_size}; a pretrained checkpoint needs its own vocab.txt (not wired yet)")
+    return CrfTagger(backbone, cfg.backbone, num_tags, cfg.dropout)
+
+
+def make_optimizer(model: CrfTagger, cfg: NerConfig, total_steps: int):
+    """AdamW in three groups: backbone matrices (decay), backbone 1-D params (no decay), head at head_lr.
+    Linear warmup then linear decay, as in BERT fine-tuning."""
+    from transformers import get_linear_schedule_with_warmup
+
+    head = {id(p) for p in model.head_parameters()}
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if id(p) not in head and p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    optimizer = torch.optim.AdamW([
+        {"params": decay, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "lr": cfg.lr, "weight_decay": 0.0},
+        {"params": model.head_parameters(), "lr": cfg.head_lr, "weight_decay": 0.0},
+    ])
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+    return optimizer, scheduler
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+@dataclass
+class NerTrainResult:
+    steps: int
+    epochs_run: float
+    train_windows: int
+    train_loss: float                                    # mean NLL per window over the last epoch run
+    history: list[dict] = field(default_factory=list)    # one row per epoch: epoch, steps, train_loss
+    timing: dict = field(default_factory=dict)           # measured; never part of quality metrics
+
+
+def train_tagger(model: CrfTagger, windows: Sequence[Window], cfg: NerConfig,
+                 progress: bool = True) -> NerTrainResult:
+    """Train in place for cfg.epochs (or cfg.max_steps). Deterministic on CPU: seeded dropout and a
+    seeded shuffle; no selection on the evaluation split (it is the reported number)."""
+    from zhbench.runtime import set_threads
+    from zhbench.train import device_name
+
+    if not windows:
+        raise ValueError("no training windows: the training split is empty")
+    set_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    steps_per_epoch = math.ceil(len(windows) / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    optimizer, scheduler = make_optimizer(model, cfg, total)
+    log.info("training %s+CRF: %d windows, %d steps/epoch, %d steps, config %s",
+             cfg.backbone, len(windows), steps_per_epoch, total, asdict(cfg))
+
+    history: list[dict] = []
+    step, step_seconds, epoch_seconds = 0, 0.0, []
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(total=total, desc="train ner", unit="step", disable=not progress, mininterval=1.0)
+    epoch = 0
+    while step < total:
+        epoch += 1
+        order = torch.randperm(len(windows), generator=generator).tolist()
+        loss_sum, n_steps, t_epoch = 0.0, 0, 0.0
+        for b in range(0, len(order), cfg.batch_size):
+            if step >= total:
+                break
+            t0 = time.perf_counter()
+            batch = collate([windows[i] for i in order[b:b + cfg.batch_size]])
+            loss = model(**batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip and cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            t_epoch += time.perf_counter() - t0
+            step += 1
+            n_steps += 1
+            loss_sum += loss.item()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
+        step_seconds += t_epoch
+        if n_steps == steps_per_epoch:
+            epoch_seconds.append(t_epoch)
+        history.append({"epoch": epoch, "steps": step, "train_loss": loss_sum / max(n_steps, 1)})
+        log.info("epoch %d: %d steps, mean train loss %.4f", epoch, n_steps, history[-1]["train_loss"])
+    bar.close()
+    model.eval()
+    step_time = step_seconds / max(step, 1)
+    timing = {
+        "device": device_name(),
+        "threads": cfg.threads,
+        "train_steps": step,
+        "batch_size": cfg.batch_size,
+        "train_step_time": step_time,
+        # measured over full epochs when one ran, else extrapolated from the step time
+        "train_epoch_time": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else step_time * steps_per_epoch,
+        "train_total_time": time.perf_counter() - start,
+    }
+    return NerTrainResult(step, step / steps_per_epoch, len(windows), history[-1]["train_loss"], history, timing)
+
+
+# --- prediction and metrics -------------------------------------------------------------------------
+
+@torch.no_grad()
+def predict(model: CrfTagger, sentences: Sequence[Sentence], vocab: dict[str, int], tags: Sequence[str],
+            max_len: int, batch_size: int = 64, progress: bool = False) -> tuple[list[list[str]], float, dict]:
+    """(predicted BIO tags per sentence, mean gold NLL per window, timing).
+
+    Windows are scored in file order; each sentence's windows are joined back in order."""
+    from zhbench.train import device_name
+
+    tag_ids = {t: i for i, t in enumerate(tags)}
+    windows = make_windows(sentences, vocab, tag_ids, max_len)
+    model.eval()
+    predicted: list[list[str]] = [[] for _ in sentences]
+    nll_sum, seconds, batches = 0.0, 0.0, 0
+    for b in tqdm(range(0, len(windows), batch_size), desc="predict ner", unit="batch", disable=not progress,
+                  mininterval=1.0):
+        t0 = time.perf_counter()
+        chunk = windows[b:b + batch_size]
+        batch = collate(chunk)
+        paths, nll = model.decode(**batch)
+        seconds += time.perf_counter() - t0
+        batches += 1
+        nll_sum += float(nll.sum())
+        for w, path in zip(chunk, paths):
+            assert len(predicted[w.sentence]) == w.offset  # windows come in order
+            predicted[w.sentence].extend(tags[i] for i in path)
+    timing = {"device": device_name(), "eval_windows": len(windows), "eval_batch_size": batch_size,
+              "valid_step_time": seconds / max(batches, 1), "valid_epoch_time": seconds}
+    return predicted, nll_sum / max(len(windows), 1), timing
+
+
+def ner_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]], types: Sequence[str],
+                display: dict[str, str]) -> dict[str, Any]:
+    """Entity-level scores with seqeval (default conlleval-style chunking, exact span + type match).
+
+    micro: precision/recall/f1 over all entities (the write-up's valid_acc/valid_recall/valid_f1).
+    per_entity: keyed by the write-up's display names; a type absent from both gold and predictions
+    scores 0 with support 0. overall_macro_f1: mean of the per-type F1 over all declared types
+    (the write-up's "Overall@Macro" row)."""
+    from seqeval.metrics import classification_report
+
+    report = classification_report([list(g) for g in gold], [list(p) for p in predicted],
+                                   output_dict=True, zero_division=0)
+    unknown = sorted(set(report) - set(types) - {"micro avg", "macro avg", "weighted avg"})
+    if unknown:
+        raise ValueError(f"tags of unknown entity types {unknown}; expected {list(types)}")
+    per_entity = {}
+    for t in types:
+        r = report.get(t, {})
+        per_entity[display[t]] = {"type": t, "precision": float(r.get("precision", 0.0)),
+                                  "recall": float(r.get("recall", 0.0)), "f1": float(r.get("f1-score", 0.0)),
+                                  "support": int(r.get("support", 0))}
+    micro = report.get("micro avg", {})
+    return {
+        "precision": float(micro.get("precision", 0.0)),
+        "recall": float(micro.get("recall", 0.0)),
+        "f1": float(micro.get("f1-score", 0.0)),
+        "support": int(micro.get("support", 0)),
+        "overall_macro_f1": sum(e["f1"] for e in per_entity.values()) / len(per_entity),
+        "per_entity": per_entity,
+        "entity_order": [display[t] for t in types],
+    }
+
+
+def vocab_of(tokenizer_json: str) -> dict[str, int]:
+    return Tokenizer.from_str(tokenizer_json).get_vocab()
+
+
+def describe_model(cfg: NerConfig) -> str:
+    """The write-up's model name: bert-base-chinese+CRF for the paper profile, bert-mini+CRF here."""
+    return f"{cfg.pretrained or f'{cfg.backbone}-{cfg.size}'}+CRF"
+
+
+
+# --- params -----------------------------------------------------------------------------------------
+
+def resolve_config(section: dict, variant: str, seed: int) -> tuple[NerConfig, str]:
+    """(NerConfig, on_nested_span) for one variant from the params.yaml `ner:` section.
+
+    The section holds NerConfig fields as shared defaults, plus `variants` (the list the workflow
+    runs), `on_nested_span` (error | keep_outer) and `per_variant.<variant>` (fields to override)."""
+    get_variant(variant)
+    shared = {k: v for k, v in section.items() if k not in ("variants", "per_variant", "on_nested_span")}
+    own = dict((section.get("per_variant") or {}).get(variant) or {})
+    on_nested = own.pop("on_nested_span", section.get("on_nested_span", "error"))
+    cfg = NerConfig.from_dict({**shared, **own, "seed": seed})
+    return cfg, on_nested

@@ -1,0 +1,272 @@
+"""Sentence-pair matching (LCQMC): `[CLS] s1 [SEP] s2 [SEP]` with segment ids into a backbone classifier.
+
+Why not zhbench.train: its loop calls `model(input_ids, attention_mask)` and its `Features` carry no
+token_type_ids, so a pair task cannot pass segment ids through it. This module is the minimal
+adapter: the same model (backbones.SequenceClassifier, which does accept token_type_ids), the same
+optimiser recipe (AdamW, no decay on 1-D params, linear warmup/decay), the same device_name, and a
+short loop. If train.py grows a token_type_ids column, this loop can go.
+
+The write-up (brightmart albert_zh run_classifier) reports, per model: global_step, eval_accuracy,
+eval_loss, loss and the number of training samples; we add F1 of the positive class ("same
+intent"). Its 3749 steps are 3 epochs of 20k pairs at batch 16; the lcqmc-devtest variant trains on
+the 8,802 dev pairs (the 238,766-pair train split is not obtainable) and scores the 12,500 test pairs.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from tokenizers import Tokenizer
+from tqdm.auto import tqdm
+
+from zhbench.data.lcqmc import Pair
+from zhbench.io import atomic_dir, read_json, write_json
+from zhbench.text.vocab import CLS, SEP, UNK, build_wordlevel
+
+log = logging.getLogger(__name__)
+
+CLASSIFIER_DIR = "classifier"   # backbones.save_classifier layout
+TOKENIZER_FILE = "tokenizer.json"
+SUMMARY_FILE = "train.json"     # training summary (deterministic)
+TIMING_FILE = "train_timing.json"
+
+
+@dataclass
+class PairConfig:
+    backbone: str = "bert"
+    size: str = "mini"
+    pretrained: str | None = None
+    overrides: dict = field(default_factory=dict)
+    dropout: float = 0.1
+    max_len: int = 128            # the write-up's max_seq_length; LCQMC pairs are ~25 chars, so batches stay short
+    min_frequency: int = 1
+    max_train_pairs: int | None = None  # first N training pairs (profiles cap the CPU cost)
+    batch_size: int = 16          # the write-up's train_batch_size
+    eval_batch_size: int = 64
+    epochs: int = 3               # the write-up's num_train_epochs
+    max_steps: int | None = None
+    lr: float = 5e-4              # scratch mini; the paper profile sets the write-up's 5e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 42
+    threads: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PairConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"params pair: unknown settings {unknown}; expected some of {sorted(known)}")
+        cfg = cls(**d)
+        if cfg.max_len < 5:
+            raise ValueError(f"params pair.max_len must be at least 5 ([CLS] a [SEP] b [SEP]), got {cfg.max_len}")
+        return cfg
+
+
+def resolve_config(section: dict, backbone: str, seed: int) -> PairConfig:
+    """The params.yaml `pair:` section: PairConfig fields as shared defaults, `variant`, `backbones`
+    (the list the workflow runs) and `per_backbone.<name>` (fields to override for one backbone)."""
+    allowed = section.get("backbones") or []
+    if backbone not in allowed:
+        raise ValueError(f"backbone {backbone!r} is not listed in params pair.backbones: {allowed}")
+    shared = {k: v for k, v in section.items() if k not in ("variant", "backbones", "per_backbone")}
+    own = dict((section.get("per_backbone") or {}).get(backbone) or {})
+    return PairConfig.from_dict({**shared, **own, "backbone": backbone, "seed": seed})
+
+
+# --- vocabulary and encoding ------------------------------------------------------------------------
+
+def build_char_vocab(pairs: Sequence[Pair], min_frequency: int = 1) -> Tokenizer:
+    """WordLevel char vocabulary (text/vocab.py) over both sentences of the training pairs."""
+    return build_wordlevel(Counter(c for p in pairs for c in p.s1 + p.s2), min_frequency)
+
+
+@dataclass
+class Encoded:
+    ids: list[int]
+    segments: list[int]
+    label: int
+
+
+def encode_pair(vocab: dict[str, int], s1: str, s2: str, max_len: int) -> tuple[list[int], list[int]]:
+    """[CLS] a [SEP] b [SEP], segment 0 then 1; longest-first truncation to max_len (BERT's rule)."""
+    unk = vocab[UNK]
+    a = [vocab.get(c, unk) for c in s1]
+    b = [vocab.get(c, unk) for c in s2]
+    while len(a) + len(b) > max_len - 3:
+        (a if len(a) >= len(b) else b).pop()
+    ids = [vocab[CLS]] + a + [vocab[SEP]] + b + [vocab[SEP]]
+    return ids, [0] * (len(a) + 2) + [1] * (len(b) + 1)
+
+
+def encode_pairs(pairs: Sequence[Pair], vocab: dict[str, int], max_len: int) -> list[Encoded]:
+    return [Encoded(*encode_pair(vocab, p.s1, p.s2, max_len), p.label) for p in pairs]
+
+
+def collate(rows: Sequence[Encoded]) -> dict[str, torch.Tensor]:
+    n, width = len(rows), max(len(r.ids) for r in rows)
+    ids = torch.zeros(n, width, dtype=torch.long)
+    seg = torch.zeros(n, width, dtype=torch.long)
+    attn = torch.zeros(n, width, dtype=torch.long)
+    for i, r in enumerate(rows):
+        k = len(r.ids)
+        ids[i, :k] = torch.tensor(r.ids)
+        seg[i, :k] = torch.tensor(r.segments)
+        attn[i, :k] = 1
+    return {"input_ids": ids, "attention_mask": attn, "token_type_ids": seg,
+            "labels": torch.tensor([r.label for r in rows], dtype=torch.long)}
+
+
+# --- model and training -----------------------------------------------------------------------------
+
+def build_classifier(cfg: PairConfig, vocab_size: int):
+    from zhbench.models.backbones import SequenceClassifier, build_backbone
+
+    torch.manual_seed(cfg.seed)
+    backbone = build_backbone(cfg.backbone, cfg.size, vocab_size=vocab_size, max_positions=cfg.max_len,
+                              pretrained=cfg.pretrained, overrides=cfg.overrides)
+    if cfg.pretrained is not None and backbone.config.vocab_size != vocab_size:
+        raise ValueError(f"pretrained backbone has a {backbone.config.vocab_size}-entry vocabulary, but the char "
+                         f"vocabulary has {vocab_size}; a pretrained checkpoint needs its own vocab.txt (not wired yet)")
+    return SequenceClassifier(backbone, cfg.backbone, 2, cfg.dropout)
+
+
+@dataclass
+class PairTrainResult:
+    global_step: int
+    epochs_run: float
+    samples: int
+    train_loss: float                                   # mean over the last epoch run
+    history: list[dict] = field(default_factory=list)
+    timing: dict = field(default_factory=dict)
+
+
+def train_classifier(model, rows: Sequence[Encoded], cfg: PairConfig, progress: bool = True) -> PairTrainResult:
+    """Fixed epochs (or max_steps), seeded shuffle and dropout; no selection on the evaluation split."""
+    from transformers import get_linear_schedule_with_warmup
+
+    from zhbench.runtime import set_threads
+    from zhbench.train import device_name
+
+    if not rows:
+        raise ValueError("no training pairs")
+    set_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.epochs * steps_per_epoch, cfg.max_steps)
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    log.info("training %s pair classifier: %d pairs, %d steps/epoch, %d steps, config %s",
+             cfg.backbone, len(rows), steps_per_epoch, total, asdict(cfg))
+
+    history, step, step_seconds, epoch_seconds, epoch = [], 0, 0.0, [], 0
+    start = time.perf_counter()
+    model.train()
+    bar = tqdm(total=total, desc=f"train {cfg.backbone}", unit="step", disable=not progress, mininterval=1.0)
+    while step < total:
+        epoch += 1
+        order = torch.randperm(len(rows), generator=generator).tolist()
+        loss_sum, n, t_epoch = 0.0, 0, 0.0
+        for b in range(0, len(order), cfg.batch_size):
+            if step >= total:
+                break
+            t0 = time.perf_counter()
+            batch = collate([rows[i] for i in order[b:b + cfg.batch_size]])
+            logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+            loss = F.cross_entropy(logits, batch["labels"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip and cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            t_epoch += time.perf_counter() - t0
+            step += 1
+            n += 1
+            loss_sum += loss.item()
+            bar.update(1)
+        step_seconds += t_epoch
+        if n == steps_per_epoch:
+            epoch_seconds.append(t_epoch)
+        history.append({"epoch": epoch, "steps": step, "train_loss": loss_sum / max(n, 1)})
+        log.info("epoch %d: %d steps, mean train loss %.4f", epoch, n, history[-1]["train_loss"])
+    bar.close()
+    model.eval()
+    step_time = step_seconds / max(step, 1)
+    timing = {"device": device_name(), "threads": cfg.threads, "batch_size": cfg.batch_size, "train_steps": step,
+              "train_step_time": step_time,
+              "train_epoch_time": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else step_time * steps_per_epoch,
+              "train_total_time": time.perf_counter() - start}
+    return PairTrainResult(step, step / steps_per_epoch, len(rows), history[-1]["train_loss"], history, timing)
+
+
+@torch.no_grad()
+def evaluate(model, rows: Sequence[Encoded], batch_size: int = 64, progress: bool = False) -> tuple[dict, list[int], dict]:
+    """(metrics, predicted labels in file order, timing). F1/precision/recall are of label 1 (same intent)."""
+    from zhbench.train import device_name
+
+    model.eval()
+    preds: list[int] = []
+    loss_sum, seconds, batches = 0.0, 0.0, 0
+    for b in tqdm(range(0, len(rows), batch_size), desc="evaluate pair", unit="batch", disable=not progress,
+                  mininterval=1.0):
+        t0 = time.perf_counter()
+        batch = collate(rows[b:b + batch_size])
+        logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
+        preds.extend(logits.argmax(dim=1).tolist())
+        seconds += time.perf_counter() - t0
+        batches += 1
+    gold = [r.label for r in rows]
+    tp = sum(1 for g, p in zip(gold, preds) if g == p == 1)
+    fp = sum(1 for g, p in zip(gold, preds) if g == 0 and p == 1)
+    fn = sum(1 for g, p in zip(gold, preds) if g == 1 and p == 0)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    metrics = {
+        "eval_accuracy": sum(1 for g, p in zip(gold, preds) if g == p) / len(rows),
+        "eval_loss": loss_sum / len(rows),
+        "eval_precision": precision, "eval_recall": recall,
+        "eval_f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "eval_samples": len(rows),
+    }
+    timing = {"device": device_name(), "eval_batch_size": batch_size,
+              "valid_step_time": seconds / max(batches, 1), "valid_epoch_time": seconds}
+    return metrics, preds, timing
+
+
+# --- saving -----------------------------------------------------------------------------------------
+
+def save_pair_model(model, out_dir, tokenizer: Tokenizer, cfg: PairConfig, summary: dict, timing: dict) -> None:
+    """out_dir (atomic): classifier/ (backbones.save_classifier), tokenizer.json, train.json, train_timing.json."""
+    from zhbench.models.backbones import save_classifier
+
+    with atomic_dir(out_dir) as tmp:
+        save_classifier(model, tmp / CLASSIFIER_DIR, extra={"max_len": cfg.max_len, "config": asdict(cfg)})
+        (tmp / TOKENIZER_FILE).write_text(tokenizer.to_str(pretty=True), encoding="utf-8")
+        write_json(tmp / SUMMARY_FILE, summary)
+        (tmp / TIMING_FILE).write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def load_pair_model(model_dir) -> tuple[Any, dict[str, int], PairConfig, dict, dict]:
+    """(model, vocab, config, training summary, training timing) of a dir written by save_pair_model."""
+    from zhbench.models.backbones import load_classifier
+
+    model_dir = Path(model_dir)
+    model, extra = load_classifier(model_dir / CLASSIFIER_DIR)
+    vocab = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE)).get_vocab()
+    return (model, vocab, PairConfig.from_dict(extra["config"]), read_json(model_dir / SUMMARY_FILE),
+            read_json(model_dir / TIMING_FILE))

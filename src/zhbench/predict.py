@@ -1,0 +1,299 @@
+"""Trained classifiers behind one interface, for offline prediction and the prediction service.
+
+A `Predictor` takes token strings (what `zhbench.text.segment` gives, joined by spaces: exactly
+the lines of the processed splits the model was trained on) and returns class probabilities, one
+column per label id. `TextClassifier` puts the segmentation in front, so the HTTP service and an
+offline script that call it see the same tokens for the same title.
+
+Each model kind has one loader, chosen from the model dir's own metadata (`detect_kind`):
+
+- ``fasttext``: a dir written by the train_baseline stage (model.json with ``type: fasttext`` and
+  the sha256 of model.bin). fastText's own binary format.
+- ``backbone``: a dir written by `backbones.save_classifier` (zhbench.json, config.json,
+  model.safetensors, head.safetensors) with the tokenizer.json it was trained with.
+
+Only formats that hold data, never code, are read: fastText .bin, safetensors, JSON. The Random
+Forest baseline is a pickle and is refused here (unpickling can run arbitrary code; its sha256
+sits in a model.json next to it, so whoever can swap the pickle can swap the checksum too).
+
+Adding a kind (int8 backbone, TextCNN student, ONNX export) is one loader function registered with
+`@register("kind")`, plus, if its metadata file differs, one line in `detect_kind`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from zhbench.text import GRANULARITIES, segment
+
+
+class ModelLoadError(RuntimeError):
+    """A model dir that cannot be served: missing, corrupt, unsafe or of an unknown kind."""
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What every loaded model offers. Column j of `predict_proba` is label id j."""
+
+    labels: list[str]
+    granularity: str
+
+    def predict_proba(self, token_strings: list[str]) -> np.ndarray:
+        """(len(token_strings), len(labels)) float probabilities; each row sums to 1."""
+        ...
+
+
+@dataclass
+class ModelInfo:
+    """Where a predictor came from, for /health and logs."""
+
+    kind: str
+    model_dir: str
+    name: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+Loader = Callable[[Path, "list[str] | None"], tuple[Predictor, dict[str, Any]]]
+LOADERS: dict[str, Loader] = {}
+
+
+def register(kind: str) -> Callable[[Loader], Loader]:
+    def add(fn: Loader) -> Loader:
+        LOADERS[kind] = fn
+        return fn
+
+    return add
+
+
+# --------------------------------------------------------------------------------------------------
+# Kind detection and the one entry point
+
+
+def detect_kind(model_dir: Path) -> str:
+    """The model kind, from the metadata file the training stage wrote into the dir."""
+    if (model_dir / "zhbench.json").is_file():
+        meta = _read_json(model_dir / "zhbench.json")
+        return str(meta.get("kind", "backbone"))  # save_classifier writes no kind: a plain backbone
+    if (model_dir / "model.json").is_file():
+        meta = _read_json(model_dir / "model.json")
+        kind = meta.get("type")
+        if kind == "random_forest":
+            raise ModelLoadError(
+                f"{model_dir}: a Random Forest is stored as a pickle, which can run code when loaded; "
+                "the prediction service only reads safe formats (fastText .bin, safetensors, ONNX)"
+            )
+        if not isinstance(kind, str):
+            raise ModelLoadError(f"{model_dir / 'model.json'}: expected a 'type' field naming the model kind, found {kind!r}")
+        return kind
+    present = sorted(p.name for p in model_dir.iterdir())[:10]
+    raise ModelLoadError(
+        f"{model_dir}: no model metadata (expected model.json from train_baseline or zhbench.json from "
+        f"save_classifier); the dir holds {present or 'nothing'}"
+    )
+
+
+def load_predictor(model_dir: str | os.PathLike, labels: Sequence[str] | None = None) -> tuple[Predictor, ModelInfo]:
+    """Load the model in `model_dir` with its kind's loader.
+
+    labels: the label names (data/processed/<task>/labels.txt) for kinds whose dir does not hold
+    them (fastText). Every failure is a ModelLoadError that names the dir and what is wrong.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"{model_dir}: model dir not found (train the model first, or check --model / --model-dir)")
+    kind = detect_kind(model_dir)
+    if kind not in LOADERS:
+        raise ModelLoadError(f"{model_dir}: unknown model kind {kind!r}; this zhbench serves {sorted(LOADERS)}")
+    try:
+        predictor, details = LOADERS[kind](model_dir, list(labels) if labels is not None else None)
+    except ModelLoadError:
+        raise
+    except Exception as err:  # corrupt files surface as many exception types; name them all the same way
+        raise ModelLoadError(f"{model_dir}: cannot load the {kind} model: {type(err).__name__}: {err}") from err
+    if predictor.granularity not in GRANULARITIES:
+        raise ModelLoadError(f"{model_dir}: granularity {predictor.granularity!r}, expected one of {GRANULARITIES}")
+    if not predictor.labels:
+        raise ModelLoadError(f"{model_dir}: no label names (give the dataset's labels.txt)")
+    return predictor, ModelInfo(kind=kind, model_dir=str(model_dir), name=details.pop("name", model_dir.name), details=details)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelLoadError(f"{path}: expected a JSON object, cannot read it ({err})") from err
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{path}: expected a JSON object, found {type(data).__name__}")
+    return data
+
+
+# --------------------------------------------------------------------------------------------------
+# fastText
+
+
+class FastTextPredictor:
+    def __init__(self, model, labels: list[str], granularity: str):
+        self._model = model
+        self.labels = labels
+        self.granularity = granularity
+        if int(model.classes.max()) >= len(labels):
+            raise ModelLoadError(f"the model predicts label id {int(model.classes.max())}, "
+                                 f"but there are only {len(labels)} label names")
+
+    def predict_proba(self, token_strings: list[str]) -> np.ndarray:
+        out = np.zeros((len(token_strings), len(self.labels)), dtype=np.float64)
+        if token_strings:
+            out[:, self._model.classes] = self._model.predict_proba(token_strings)
+        return out
+
+
+@register("fasttext")
+def _load_fasttext(model_dir: Path, labels: list[str] | None) -> tuple[Predictor, dict[str, Any]]:
+    from zhbench.models import fasttext_model
+
+    meta = _read_json(model_dir / "model.json")
+    if labels is None:
+        raise ModelLoadError(f"{model_dir}: a fastText model dir holds no label names; give the dataset's labels.txt")
+    name = fasttext_model.MODEL_FILE
+    sha256 = (meta.get("sha256") or {}).get(name)
+    if sha256 is None:
+        # fastText's loader ends the process without an error on a truncated file; only the checksum
+        # that train_baseline records turns that into a message, so a dir without one is refused.
+        raise ModelLoadError(f"{model_dir / 'model.json'}: no sha256 for {name}; expected the model.json train_baseline writes")
+    model = fasttext_model.load(model_dir / name, sha256)
+    predictor = FastTextPredictor(model, labels, str(meta.get("granularity")))
+    return predictor, {"name": meta.get("model", model_dir.name), "type": "fasttext", "args": meta.get("args", {})}
+
+
+# --------------------------------------------------------------------------------------------------
+# Transformer backbones (save_classifier dirs)
+
+
+class BackbonePredictor:
+    """Tokenised exactly as `features.encode_split` does for training: the WordLevel tokenizer.json,
+    truncation to max_len ([CLS]/[SEP] included) and padding to max_len, then the classifier on
+    (input_ids, attention_mask). Fixed-length padding makes a title's probabilities independent of
+    the other titles in its batch."""
+
+    def __init__(self, model, tokenizer, labels: list[str], granularity: str, max_len: int, batch_size: int = 64):
+        self._model = model
+        self._tokenizer = tokenizer
+        self.labels = labels
+        self.granularity = granularity
+        self.max_len = max_len
+        self.batch_size = batch_size
+
+    def predict_proba(self, token_strings: list[str]) -> np.ndarray:
+        import torch
+
+        chunks = []
+        with torch.inference_mode():
+            for start in range(0, len(token_strings), self.batch_size):
+                enc = self._tokenizer.encode_batch(token_strings[start:start + self.batch_size])
+                ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
+                mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long)
+                logits = self._model(ids, mask)
+                chunks.append(torch.softmax(logits.float(), dim=-1).double().numpy())
+        if not chunks:
+            return np.zeros((0, len(self.labels)), dtype=np.float64)
+        return np.concatenate(chunks)
+
+
+@register("backbone")
+def _load_backbone(model_dir: Path, labels: list[str] | None) -> tuple[Predictor, dict[str, Any]]:
+    from tokenizers import Tokenizer
+
+    from zhbench.features import PAD_ID
+    from zhbench.models.backbones import load_classifier
+
+    tokenizer_file = model_dir / "tokenizer.json"
+    if not tokenizer_file.is_file():
+        raise ModelLoadError(f"{tokenizer_file}: missing; a served backbone needs the tokenizer it was trained with")
+    model, extra = load_classifier(model_dir)  # safetensors only (use_safetensors=True, safetensors.load_file)
+    dir_labels = extra.get("labels")
+    if dir_labels:
+        if labels is not None and list(labels) != list(dir_labels):
+            raise ModelLoadError(f"{model_dir}: its labels {dir_labels} differ from the given label names {labels}")
+        labels = list(dir_labels)
+    if labels is None:
+        raise ModelLoadError(f"{model_dir}: zhbench.json extra holds no labels; give the dataset's labels.txt")
+    if model.num_labels != len(labels):
+        raise ModelLoadError(f"{model_dir}: the head has {model.num_labels} outputs, but there are {len(labels)} label names")
+    for key in ("granularity", "max_len"):
+        if key not in extra:
+            raise ModelLoadError(f"{model_dir / 'zhbench.json'}: extra.{key} missing; expected what the training stage records")
+    max_len = int(extra["max_len"])
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
+    embeddings = model.backbone.get_input_embeddings().num_embeddings
+    if vocab_size > embeddings:
+        raise ModelLoadError(f"{tokenizer_file}: {vocab_size} tokens, but the model embeds only {embeddings}; "
+                             "the tokenizer is not the one this model was trained with")
+    tokenizer.enable_truncation(max_length=max_len)
+    tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]", length=max_len)
+    predictor = BackbonePredictor(model, tokenizer, labels, str(extra["granularity"]), max_len)
+    return predictor, {"name": extra.get("name") or _backbone_name(model_dir, extra), "type": "backbone",
+                       "family": model.family, "max_len": max_len}
+
+
+def _backbone_name(model_dir: Path, extra: dict[str, Any]) -> str:
+    backbone = extra.get("backbone") or model_dir.name
+    return f"{extra['granularity']}/{backbone}"
+
+
+# --------------------------------------------------------------------------------------------------
+# Text in, predictions out
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label_id: int
+    label: str
+    probability: float
+    top_k: list[tuple[int, str, float]]  # (label id, label, probability), most probable first
+
+
+class TextClassifier:
+    """Segmentation + a Predictor: raw titles in, label probabilities out.
+
+    Calls into the predictor are serialised by a lock: the service runs requests in a thread pool,
+    and on a small CPU one model call at a time (each using its own intra-op threads) is faster than
+    several competing ones, and no model has to be thread-safe.
+    """
+
+    def __init__(self, predictor: Predictor, stopwords: Iterable[str] = ()):
+        self.predictor = predictor
+        self.labels = list(predictor.labels)
+        self.granularity = predictor.granularity
+        self.stopwords = frozenset(stopwords)
+        self._lock = threading.Lock()
+
+    def tokens(self, text: str) -> str:
+        """The space-joined tokens, as the preprocess stage wrote them for training."""
+        return " ".join(segment(text, self.granularity, self.stopwords))
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        return self.predict_proba_tokens([self.tokens(t) for t in texts])
+
+    def predict_proba_tokens(self, token_strings: list[str]) -> np.ndarray:
+        with self._lock:
+            return self.predictor.predict_proba(token_strings)
+
+    def predict(self, texts: Sequence[str], k: int = 3) -> list[Prediction]:
+        return self.predict_tokens([self.tokens(t) for t in texts], k)
+
+    def predict_tokens(self, token_strings: list[str], k: int = 3) -> list[Prediction]:
+        probs = self.predict_proba_tokens(token_strings)
+        # stable sort on -p: equal probabilities keep the lower label id first, as argmax does
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+        out = []
+        for row, cols in zip(probs, order):
+            top = [(int(c), self.labels[c], float(row[c])) for c in cols]
+            out.append(Prediction(label_id=top[0][0], label=top[0][1], probability=top[0][2], top_k=top))
+        return out

@@ -1,0 +1,47 @@
+"""Stage evaluate_pair: score a trained LCQMC pair classifier on the evaluation pairs (test.txt).
+
+Writes quality metrics in the write-up's columns (global_step, eval_accuracy, eval_loss, train_loss,
+samples) plus precision/recall/F1 of the "same intent" class, byte-identical across reruns, and a
+separate timing JSON (train and valid step/epoch times, device).
+"""
+from __future__ import annotations
+
+import sys
+
+from zhbench import stage
+from zhbench.data.lcqmc import read_pairs
+from zhbench.io import write_json
+from zhbench.pair import encode_pairs, evaluate, load_pair_model
+from zhbench.runtime import seed_everything, set_threads
+
+
+def build_parser():
+    p = stage.parser(__doc__)
+    p.add_argument("--model", required=True, help="model dir written by train_pair, e.g. models/lcqmc/albert")
+    p.add_argument("--eval", required=True, help="labelled evaluation pairs, e.g. data/raw/lcqmc/test.txt")
+    p.add_argument("--metrics", required=True, help="quality metrics JSON to write, e.g. metrics/lcqmc/albert.json")
+    p.add_argument("--timing", required=True, help="timing JSON to write, e.g. metrics/lcqmc/albert_timing.json")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def run(args, params):
+    model, vocab, cfg, summary, train_timing = load_pair_model(args.model)
+    seed_everything(cfg.seed)
+    set_threads(cfg.threads)
+    pairs = read_pairs(args.eval)
+    scores, _, valid_timing = evaluate(model, encode_pairs(pairs, vocab, cfg.max_len), cfg.eval_batch_size,
+                                       progress=not args.no_progress)
+    model_name = cfg.pretrained or f"{cfg.backbone}-{cfg.size}"
+    metrics = {"variant": summary["variant"], "backbone": cfg.backbone, "model": model_name,
+               "train_split": summary["train_split"], "eval_split": "test",
+               "global_step": summary["global_step"], "epochs": summary["epochs_run"],
+               "samples": summary["samples"], "train_loss": summary["train_loss"], **scores}
+    write_json(args.metrics, metrics)
+    write_json(args.timing, {**train_timing, **valid_timing, "backbone": cfg.backbone})
+    stage.log.info("%s: accuracy %.4f, F1 %.4f, loss %.4f on %d pairs", cfg.backbone, scores["eval_accuracy"],
+                   scores["eval_f1"], scores["eval_loss"], len(pairs))
+
+
+if __name__ == "__main__":
+    sys.exit(stage.entry_point(run, build_parser)())
