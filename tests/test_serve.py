@@ -7,7 +7,6 @@ same model called offline through zhbench.predict.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import random
@@ -19,7 +18,6 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
 from zhbench.predict import ModelLoadError, TextClassifier, load_predictor
@@ -233,6 +231,17 @@ def test_backbone_batch_does_not_change_a_texts_answer(bb_server):
     assert alone["probability"] == pytest.approx(batched["probability"], abs=1e-6)
 
 
+def test_odd_but_valid_texts(ft_server, bb_server, fasttext_dir):
+    # fastText itself rejects a newline in a line; the service only ever hands it space-joined tokens
+    texts = ["冠军\n比赛", "a\tb", "\x00", "😀", "  前后有空格  ", "冠" * 40]
+    clf = _offline(fasttext_dir, fasttext_dir.parent / "labels.txt")
+    for server in (ft_server, bb_server):
+        r = server.client.post("/predict", json={"texts": texts})
+        assert r.status_code == 200, r.text
+    served = ft_server.client.post("/predict", json={"texts": texts}).json()["predictions"]
+    assert [p["label_id"] for p in served] == [p.label_id for p in clf.predict(texts)]
+
+
 def test_top_k_default_query_and_body(ft_server):
     c = ft_server.client
     assert len(c.post("/predict", json={"texts": ["冠军"]}).json()["predictions"][0]["top_k"]) == 3
@@ -352,14 +361,15 @@ def test_corrupt_fasttext_file(tmp_path, fasttext_dir):
 
 
 BROKEN_BACKBONE = [
-    ("model.safetensors", b"\x00garbage" * 10, "cannot load the backbone model"),
-    ("head.safetensors", None, "cannot load the backbone model"),  # None: cut the file in half
-    ("zhbench.json", b"{not json", "cannot load the backbone model"),
-    ("tokenizer.json", b"", "tokenizer.json"),
+    ("model.safetensors", b"\x00garbage" * 10, r"model\.safetensors: expected a safetensors file"),
+    ("model.safetensors", None, r"model\.safetensors: expected a safetensors file"),  # None: cut in half
+    ("head.safetensors", None, r"head\.safetensors: expected a safetensors file"),
+    ("zhbench.json", b"{not json", r"zhbench\.json: expected a JSON object"),
+    ("tokenizer.json", b"", r"tokenizer\.json: expected a tokenizers tokenizer.json"),
 ]
 
 
-@pytest.mark.parametrize("name,content,message", BROKEN_BACKBONE, ids=[b[0] for b in BROKEN_BACKBONE])
+@pytest.mark.parametrize("name,content,message", BROKEN_BACKBONE, ids=["model-garbage", "model-cut", "head-cut", "meta", "tokenizer"])
 def test_corrupt_backbone_file(tmp_path, backbone_dir, name, content, message):
     # In-process: a second torch/transformers import in a subprocess costs ~10 s of CPU; the
     # subprocess path (exit 2, port never opened) is the same code and is covered by the fastText cases.

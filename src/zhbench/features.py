@@ -53,6 +53,10 @@ class Features:
             ids, mask = ids[:, :width], mask[:, :width]
         return {"input_ids": ids, "attention_mask": mask, "labels": self.labels[index]}
 
+    def subset(self, index: Sequence[int] | torch.Tensor) -> "Features":
+        index = torch.as_tensor(index, dtype=torch.long)
+        return Features(self.input_ids[index], self.attention_mask[index], self.labels[index], self.lengths[index])
+
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"input_ids": self.input_ids, "attention_mask": self.attention_mask,
                 "labels": self.labels, "lengths": self.lengths}

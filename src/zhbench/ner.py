@@ -350,14 +350,29 @@ def describe_model(cfg: NerConfig) -> str:
 
 # --- params -----------------------------------------------------------------------------------------
 
+# keys of the `ner:` section that are not NerConfig fields
+STAGE_KEYS = ("variants", "per_variant", "on_nested_span", "max_eval_sentences")
+
+
 def resolve_config(section: dict, variant: str, seed: int) -> tuple[NerConfig, str]:
     """(NerConfig, on_nested_span) for one variant from the params.yaml `ner:` section.
 
     The section holds NerConfig fields as shared defaults, plus `variants` (the list the workflow
     runs), `on_nested_span` (error | keep_outer) and `per_variant.<variant>` (fields to override)."""
     get_variant(variant)
-    shared = {k: v for k, v in section.items() if k not in ("variants", "per_variant", "on_nested_span")}
+    shared = {k: v for k, v in section.items() if k not in STAGE_KEYS}
     own = dict((section.get("per_variant") or {}).get(variant) or {})
     on_nested = own.pop("on_nested_span", section.get("on_nested_span", "error"))
+    own.pop("max_eval_sentences", None)
     cfg = NerConfig.from_dict({**shared, **own, "seed": seed})
     return cfg, on_nested
+
+
+def eval_cap(section: dict, variant: str) -> int | None:
+    """`max_eval_sentences` for one variant (first N of the evaluation split; null = all). Only the
+    smoke profile sets it; the metrics record eval_sentences and eval_sentences_available."""
+    own = (section.get("per_variant") or {}).get(variant) or {}
+    cap = own.get("max_eval_sentences", section.get("max_eval_sentences"))
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0):
+        raise ValueError(f"params ner.max_eval_sentences must be a positive integer or null, got {cap!r}")
+    return cap

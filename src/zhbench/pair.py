@@ -74,12 +74,14 @@ class PairConfig:
 
 def resolve_config(section: dict, backbone: str, seed: int) -> PairConfig:
     """The params.yaml `pair:` section: PairConfig fields as shared defaults, `variant`, `backbones`
-    (the list the workflow runs) and `per_backbone.<name>` (fields to override for one backbone)."""
+    (the list the workflow runs), `max_eval_pairs` (evaluate stage only: first N evaluation pairs,
+    null = all; smoke only) and `per_backbone.<name>` (fields to override for one backbone)."""
     allowed = section.get("backbones") or []
     if backbone not in allowed:
         raise ValueError(f"backbone {backbone!r} is not listed in params pair.backbones: {allowed}")
-    shared = {k: v for k, v in section.items() if k not in ("variant", "backbones", "per_backbone")}
+    shared = {k: v for k, v in section.items() if k not in ("variant", "backbones", "per_backbone", "max_eval_pairs")}
     own = dict((section.get("per_backbone") or {}).get(backbone) or {})
+    own.pop("max_eval_pairs", None)
     return PairConfig.from_dict({**shared, **own, "backbone": backbone, "seed": seed})
 
 

@@ -215,6 +215,8 @@ def _load_backbone(model_dir: Path, labels: list[str] | None) -> tuple[Predictor
     tokenizer_file = model_dir / "tokenizer.json"
     if not tokenizer_file.is_file():
         raise ModelLoadError(f"{tokenizer_file}: missing; a served backbone needs the tokenizer it was trained with")
+    for weights in ("model.safetensors", "head.safetensors"):  # name the damaged file, not just the dir
+        _check_safetensors(model_dir / weights)
     model, extra = load_classifier(model_dir)  # safetensors only (use_safetensors=True, safetensors.load_file)
     dir_labels = extra.get("labels")
     if dir_labels:
@@ -229,7 +231,10 @@ def _load_backbone(model_dir: Path, labels: list[str] | None) -> tuple[Predictor
         if key not in extra:
             raise ModelLoadError(f"{model_dir / 'zhbench.json'}: extra.{key} missing; expected what the training stage records")
     max_len = int(extra["max_len"])
-    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    try:
+        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    except Exception as err:  # tokenizers raises a bare Exception on a malformed file
+        raise ModelLoadError(f"{tokenizer_file}: expected a tokenizers tokenizer.json, cannot read it ({err})") from err
     vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
     embeddings = model.backbone.get_input_embeddings().num_embeddings
     if vocab_size > embeddings:
@@ -240,6 +245,19 @@ def _load_backbone(model_dir: Path, labels: list[str] | None) -> tuple[Predictor
     predictor = BackbonePredictor(model, tokenizer, labels, str(extra["granularity"]), max_len)
     return predictor, {"name": extra.get("name") or _backbone_name(model_dir, extra), "type": "backbone",
                        "family": model.family, "max_len": max_len}
+
+
+def _check_safetensors(path: Path) -> None:
+    """Read the header and check that the data it describes is all there (a cut file fails here)."""
+    from safetensors import safe_open
+
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: missing; expected a file written by save_classifier")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            f.keys()
+    except Exception as err:  # SafetensorError and friends
+        raise ModelLoadError(f"{path}: expected a safetensors file, found a damaged or foreign one ({err})") from err
 
 
 def _backbone_name(model_dir: Path, extra: dict[str, Any]) -> str:

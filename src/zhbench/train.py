@@ -5,9 +5,11 @@ features, fills a `TrainConfig`, and gets back the trained model (best dev-loss 
 its history and a timing dict. Quality numbers and measured times are kept apart, so metrics stay
 byte-identical across reruns while timings are free to vary.
 
-Distributed-ready by shape: the model, the optimizer and the batch sampler are each created in one
-small function; a torchrun/gloo variant swaps `make_train_batches` for a DistributedSampler-based
-one, wraps the model in DistributedDataParallel and lets only rank 0 log and save.
+Distributed training (torchrun --nproc-per-node N, gloo on CPU) is the same loop: when a process
+group is initialised, `make_train_batches` deals each rank its share through a DistributedSampler,
+`wrap_model` puts the model in DistributedDataParallel, train/dev numbers are summed over ranks (so
+every rank takes the same early-stopping decision), and only rank 0 logs, draws the bar and writes
+curves; the caller saves on rank 0. Without a process group, nothing of this runs.
 """
 from __future__ import annotations
 
@@ -53,7 +55,19 @@ class TrainConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown train settings {sorted(unknown)}; expected a subset of {sorted(known)}")
-        return cls(**d)
+        # PyYAML reads `5e-4` (no dot) as a string; coerce numbers here instead of failing deep in AdamW.
+        floats = {"lr", "warmup_ratio", "weight_decay", "grad_clip"}
+        ints = {"batch_size", "max_len", "epochs", "eval_every", "patience_steps", "seed", "threads",
+                "max_steps", "eval_batch_size"}
+        out = {}
+        for k, v in d.items():
+            try:
+                out[k] = (float(v) if k in floats else int(v) if k in ints else v) if v is not None else None
+            except (TypeError, ValueError):
+                raise ValueError(f"train setting {k}: expected a number, found {v!r}") from None
+        if not isinstance(out.get("dynamic_padding", False), bool):
+            raise ValueError(f"train setting dynamic_padding: expected true/false, found {d['dynamic_padding']!r}")
+        return cls(**out)
 
 
 @dataclass
@@ -90,12 +104,67 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig, num_training_steps: int):
     return optimizer, scheduler
 
 
+def dist_info() -> tuple[int, int]:
+    """(rank, world size); (0, 1) unless torchrun started us and a process group is initialised."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+class DistributedBatches:
+    """This rank's batches: DistributedSampler shuffles with the same seed on every rank and deals
+    the rows out, so ranks see disjoint shares of equal length (equal step counts keep the gradient
+    all-reduce in lockstep). Each pass calls set_epoch, so every epoch has a new order."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int, world: int):
+        from torch.utils.data import DistributedSampler
+
+        self.sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed)
+        self.batch_size, self.epoch = batch_size, 0
+
+    def __len__(self) -> int:
+        return (len(self.sampler) + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self):
+        self.sampler.set_epoch(self.epoch)
+        self.epoch += 1
+        order = list(self.sampler)
+        for start in range(0, len(order), self.batch_size):
+            yield order[start:start + self.batch_size]
+
+
 def make_train_batches(train: Features, cfg: TrainConfig, generator: torch.Generator):
-    """The epoch's batch order. Single process: a seeded generator (identical across runs).
-    Under DDP (WORLD_SIZE>1) this becomes a DistributedSampler(seed=cfg.seed) + set_epoch()."""
+    """The epoch's batch order. Single process: a seeded generator (identical across runs), with
+    length bucketing under dynamic padding. Distributed: DistributedSampler (no bucketing; each
+    batch is still trimmed to its longest row)."""
+    rank, world = dist_info()
+    if world > 1:
+        return DistributedBatches(len(train), cfg.batch_size, cfg.seed, rank, world)
     if cfg.dynamic_padding:
         return BucketBatches(train.lengths, cfg.batch_size, generator)
     return ShuffledBatches(len(train), cfg.batch_size, generator)
+
+
+def wrap_model(model: nn.Module) -> nn.Module:
+    """DistributedDataParallel when distributed (averages gradients over ranks), else the model."""
+    if dist_info()[1] > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        return DistributedDataParallel(model)
+    return model
+
+
+def _sum_over_ranks(*values: float) -> list[float]:
+    """Element-wise sum over ranks (float64, so the sum does not lose the last digits)."""
+    if dist_info()[1] == 1:
+        return list(values)
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
 
 
 def device_name() -> str:
@@ -135,6 +204,11 @@ def predict(model: nn.Module, features: Features, batch_size: int = 128,
     Returns (logits [N, C] float32, loss). Batches are in file order, so the result does not depend
     on any sampler state.
     """
+    logits, loss_sum = _predict_sum(model, features, batch_size, dynamic_padding)
+    return logits, loss_sum / len(features)
+
+
+def _predict_sum(model, features, batch_size, dynamic_padding):
     was_training = model.training
     model.eval()
     chunks, loss_sum = [], 0.0
@@ -144,16 +218,20 @@ def predict(model: nn.Module, features: Features, batch_size: int = 128,
         loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
         chunks.append(logits.float())
     model.train(was_training)
-    return torch.cat(chunks), loss_sum / len(features)
+    return torch.cat(chunks), loss_sum
 
 
 def _evaluate(model: nn.Module, dev: Features, cfg: TrainConfig) -> tuple[float, float, float, int]:
-    """(loss, accuracy, seconds, batches) on dev."""
+    """(loss, accuracy, seconds, batches) on dev; distributed, each rank scores rows rank::world
+    and the sums are added up, so every rank gets the same numbers."""
     start = time.perf_counter()
+    rank, world = dist_info()
+    shard = dev if world == 1 else dev.subset(range(rank, len(dev), world))
     bs = cfg.eval_batch_size or 2 * cfg.batch_size
-    logits, loss = predict(model, dev, bs, cfg.dynamic_padding)
-    acc = (logits.argmax(dim=1) == dev.labels).float().mean().item()
-    return loss, acc, time.perf_counter() - start, math.ceil(len(dev) / bs)
+    logits, loss_sum = _predict_sum(model, shard, bs, cfg.dynamic_padding)
+    correct = (logits.argmax(dim=1) == shard.labels).sum().item()
+    loss_sum, correct, count = _sum_over_ranks(loss_sum, correct, len(shard))
+    return loss_sum / count, correct / count, time.perf_counter() - start, math.ceil(len(shard) / bs)
 
 
 # --- the loop --------------------------------------------------------------------------------------
@@ -168,9 +246,15 @@ def train(model: nn.Module, train_features: Features, dev_features: Features, cf
     from zhbench.runtime import set_threads
 
     set_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)                       # dropout draws from the global generator
-    generator = torch.Generator().manual_seed(cfg.seed)  # shuffling has its own, so eval never shifts it
+    rank, world = dist_info()
+    main_rank = rank == 0
+    progress = progress and main_rank
+    # Dropout draws from the global generator (per rank, so ranks do not share masks); shuffling
+    # has its own generator, so evaluations never shift the batch order.
+    torch.manual_seed(cfg.seed + rank)
+    generator = torch.Generator().manual_seed(cfg.seed)
     batches = make_train_batches(train_features, cfg, generator)
+    ddp_model = wrap_model(model)  # what the training step calls; `model` stays the plain module
 
     steps_per_epoch = len(batches)
     total_steps = cfg.epochs * steps_per_epoch
@@ -178,7 +262,7 @@ def train(model: nn.Module, train_features: Features, dev_features: Features, cf
         total_steps = min(total_steps, cfg.max_steps)
     optimizer, scheduler = make_optimizer(model, cfg, total_steps)
 
-    curves = Curves(curves_dir) if curves_dir is not None else None
+    curves = Curves(curves_dir) if curves_dir is not None and main_rank else None
     result = TrainResult(best_step=0, best_val_loss=math.inf, best_val_acc=0.0, steps=0,
                          epochs_run=0.0, stopped_early=False)
     best_state: dict[str, torch.Tensor] | None = None
@@ -188,20 +272,21 @@ def train(model: nn.Module, train_features: Features, dev_features: Features, cf
     step = 0
     start = time.perf_counter()
 
-    log.info("training: %d examples, %d steps/epoch, %d steps total, config %s",
-             len(train_features), steps_per_epoch, total_steps, asdict(cfg))
+    log.info("training: %d examples, %d steps/epoch, %d steps total, %d process(es), config %s",
+             len(train_features), steps_per_epoch, total_steps, world, asdict(cfg))
     # Log lines go through tqdm.write while the bar is up, so they do not tear the bar apart.
     with logging_redirect_tqdm():
         bar = tqdm(total=total_steps, desc="train", unit="step", disable=not progress, mininterval=1.0)
         model.train()
         done = False
         for epoch in range(cfg.epochs):
-            log.info("Epoch [%d/%d]", epoch + 1, cfg.epochs)
+            if main_rank:
+                log.info("Epoch [%d/%d]", epoch + 1, cfg.epochs)
             epoch_train_seconds = 0.0
             for idx in batches:
                 t0 = time.perf_counter()
                 batch = train_features.batch(idx, cfg.dynamic_padding)
-                logits = model(batch["input_ids"], batch["attention_mask"])
+                logits = ddp_model(batch["input_ids"], batch["attention_mask"])
                 loss = F.cross_entropy(logits, batch["labels"])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -214,8 +299,10 @@ def train(model: nn.Module, train_features: Features, dev_features: Features, cf
                 bar.update(1)
 
                 # Like the seed, the train numbers on the log line are the current batch's.
-                train_loss = loss.item()
-                train_acc = (logits.argmax(dim=1) == batch["labels"]).float().mean().item()
+                n = len(idx)
+                loss_sum, correct, count = _sum_over_ranks(loss.item() * n,
+                                                           (logits.argmax(dim=1) == batch["labels"]).sum().item(), n)
+                train_loss, train_acc = loss_sum / count, correct / count
                 row = {"step": step, "train_loss": train_loss, "train_acc": train_acc}
 
                 last = step == total_steps
@@ -233,7 +320,8 @@ def train(model: nn.Module, train_features: Features, dev_features: Features, cf
                     result.history.append(dict(row))
                     msg = format_iter_line(step, train_loss, train_acc, val_loss, val_acc,
                                            time.perf_counter() - start, improved)
-                    log.info(msg)
+                    if main_rank:
+                        log.info(msg)
                     if step - result.best_step >= cfg.patience_steps:
                         log.info("No optimization for %d steps, auto-stopping...", step - result.best_step)
                         result.stopped_early = True

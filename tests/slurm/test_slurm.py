@@ -132,11 +132,17 @@ def assert_ran_through_slurm(project: Path, expected_rules: set[str]) -> dict[st
     return jobs
 
 
+# Files under metrics/ that describe the run, not the results: provenance.json records the scratch repo's
+# git commit (each copy is committed separately, so the hashes differ) and the machine.
+NOT_QUALITY = {"provenance.json"}
+
+
 def quality_metrics(project: Path) -> dict[str, bytes]:
-    """Every file under metrics/ except the measured times (*_timing.json), which never repeat exactly."""
+    """Every file under metrics/ except measured times (*_timing.json), which never repeat exactly, and
+    the run's provenance."""
     root = project / "metrics"
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.endswith("_timing.json")}
+            if p.is_file() and not p.name.endswith("_timing.json") and p.name not in NOT_QUALITY}
 
 
 # ---------------------------------------------------------------------------------------------- tests

@@ -15,7 +15,8 @@ rule train_baseline:
         tracked=tracked("seed", "baselines.{model}"),
     log:
         "logs/train_baseline/{model}.log",
-    threads: 1  # fastText thread=1 keeps training deterministic
+    # fastText trains with thread=1 (deterministic); the forest's fit may use more.
+    threads: lambda w: config["baselines"][w.model].get("threads", 1)
     resources:
         mem_mb=2000,
         runtime=30,
@@ -31,7 +32,7 @@ rule evaluate_baseline:
         data=f"data/processed/{TASK}",
         model=f"models/{TASK}/{{model}}",
         script="workflow/scripts/evaluate_baseline.py",
-        code="src/zhbench/evaluate.py",
+        code=["src/zhbench/evaluate.py", *BASELINE_CODE],
     output:
         metrics=f"metrics/{TASK}/{{model}}.json",
         timing=f"metrics/{TASK}/{{model}}_timing.json",

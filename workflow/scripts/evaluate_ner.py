@@ -14,7 +14,8 @@ from zhbench import stage
 from zhbench.io import read_json, write_json
 from zhbench.data.ner import write_cluener_predictions
 from zhbench.models.crf_tagger import load_tagger
-from zhbench.ner import NerConfig, describe_model, get_variant, ner_metrics, predict, read_sentences
+from zhbench import params as P
+from zhbench.ner import NerConfig, describe_model, eval_cap, get_variant, ner_metrics, predict, read_sentences
 from zhbench.runtime import seed_everything, set_threads
 
 
@@ -45,6 +46,10 @@ def run(args, params):
 
     # Gold nested spans cannot be BIO-tagged either; the eval splits have none, so "error" holds.
     sentences, _ = read_sentences(variant, args.eval, "error")
+    available = len(sentences)
+    cap = eval_cap(P.section(params, "ner"), variant.name)
+    if cap is not None:
+        sentences = sentences[:cap]
     predicted, loss, valid_timing = predict(model, sentences, vocab, extra["tags"], cfg.max_len,
                                             cfg.eval_batch_size, progress=not args.no_progress)
     scores = ner_metrics([s.tags for s in sentences], predicted, variant.types, variant.display)
@@ -53,6 +58,7 @@ def run(args, params):
         "variant": variant.name, "model": describe_model(cfg),
         "train_split": variant.train_split, "eval_split": variant.eval_split,
         "train_sentences": train["train_sentences"], "eval_sentences": len(sentences),
+        "eval_sentences_available": available,
         "epochs": train["epochs_run"], "steps": train["steps"], "train_loss": train["train_loss"],
         "dropped_nested_spans": train["dropped_nested_spans"],
         "loss": loss,  # mean CRF negative log-likelihood per window of the evaluation split
@@ -66,5 +72,7 @@ def run(args, params):
                    scores["precision"], scores["recall"], scores["f1"], scores["overall_macro_f1"], loss)
 
 
+main = stage.entry_point(run, build_parser)
+
 if __name__ == "__main__":
-    sys.exit(stage.entry_point(run, build_parser)())
+    sys.exit(main())

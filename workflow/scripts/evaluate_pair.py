@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from zhbench import params as P
 from zhbench import stage
 from zhbench.data.lcqmc import read_pairs
 from zhbench.io import write_json
@@ -30,18 +31,27 @@ def run(args, params):
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
     pairs = read_pairs(args.eval)
+    available = len(pairs)
+    cap = P.section(params, "pair").get("max_eval_pairs")
+    if cap is not None:
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
+            raise ValueError(f"params pair.max_eval_pairs must be a positive integer or null, got {cap!r}")
+        pairs = pairs[:cap]
     scores, _, valid_timing = evaluate(model, encode_pairs(pairs, vocab, cfg.max_len), cfg.eval_batch_size,
                                        progress=not args.no_progress)
     model_name = cfg.pretrained or f"{cfg.backbone}-{cfg.size}"
     metrics = {"variant": summary["variant"], "backbone": cfg.backbone, "model": model_name,
                "train_split": summary["train_split"], "eval_split": "test",
                "global_step": summary["global_step"], "epochs": summary["epochs_run"],
-               "samples": summary["samples"], "train_loss": summary["train_loss"], **scores}
+               "samples": summary["samples"], "train_loss": summary["train_loss"], **scores,
+               "eval_samples_available": available}
     write_json(args.metrics, metrics)
     write_json(args.timing, {**train_timing, **valid_timing, "backbone": cfg.backbone})
     stage.log.info("%s: accuracy %.4f, F1 %.4f, loss %.4f on %d pairs", cfg.backbone, scores["eval_accuracy"],
                    scores["eval_f1"], scores["eval_loss"], len(pairs))
 
 
+main = stage.entry_point(run, build_parser)
+
 if __name__ == "__main__":
-    sys.exit(stage.entry_point(run, build_parser)())
+    sys.exit(main())

@@ -17,6 +17,7 @@ from zhbench import stage
 from zhbench.data.thucnews import read_labels
 from zhbench.evaluate import write_timing
 from zhbench.features import load_features
+from zhbench.io import atomic_dir
 from zhbench.runtime import seed_everything, set_threads
 from zhbench.text import GRANULARITIES
 from zhbench.train import backbone_settings, device_name, train
@@ -78,7 +79,6 @@ def run(args, params):
     out = Path(args.out)
     # save_classifier is atomic on its own; the tokenizer is copied after it, so write both into
     # a staging directory and rename once: a killed stage never leaves a checkpoint without tokenizer.
-    from zhbench.io import atomic_dir
 
     with atomic_dir(out) as tmp:
         save_classifier(model, tmp, extra)

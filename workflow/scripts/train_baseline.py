@@ -26,7 +26,8 @@ def build_parser():
     p = stage.parser(__doc__)
     p.add_argument("--model", required=True, help="baseline name, a key of params `baselines` (e.g. fasttext_char)")
     p.add_argument("--data", required=True, help="processed dataset dir with labels.txt and <granularity>/ splits")
-    p.add_argument("--out", required=True, help="model dir to write, e.g. models/thucnews10/fasttext_char (replaced atomically)")
+    p.add_argument("--out", required=True,
+                   help="model dir to write, e.g. models/thucnews10/fasttext_char (replaced atomically)")
     return p
 
 
@@ -97,13 +98,13 @@ def run(args, params):
     section = baseline_section(params, args.model)
     seed = int(P.section(params, "seed"))
     seed_everything(seed)
-    stage.log.info("training %s (%s, %s granularity), seed %d", args.model, section["type"], section["granularity"], seed)
+    stage.log.info("training %s (%s, %s granularity), seed %d",
+                   args.model, section["type"], section["granularity"], seed)
     with atomic_dir(args.out) as out:
         trained = TRAINERS[section["type"]](section, f"baselines.{args.model}", Path(args.data), seed, out)
         write_timing(out / "train_timing.json", trained.pop("timing"))
-        write_json(out / "model.json", {
-            "model": args.model, "type": section["type"], "granularity": section["granularity"], "seed": seed, **trained,
-        })
+        description = {"model": args.model, "type": section["type"], "granularity": section["granularity"]}
+        write_json(out / "model.json", {**description, "seed": seed, **trained})
     stage.log.info("wrote %s", args.out)
 
 

@@ -62,5 +62,7 @@ def run(args, params):
                    result.steps, result.epochs_run, result.train_loss, result.timing["train_step_time"], args.out)
 
 
+main = stage.entry_point(run, build_parser)
+
 if __name__ == "__main__":
-    sys.exit(stage.entry_point(run, build_parser)())
+    sys.exit(main())

@@ -18,7 +18,7 @@ import fasttext
 import numpy as np
 from tqdm.auto import tqdm
 
-from zhbench.io import BadInputError
+from zhbench.io import METRIC_DECIMALS, BadInputError
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,9 @@ def load(path: str | os.PathLike, sha256: str | None = None) -> FastText:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: fastText model file missing; rerun the train_baseline stage")
     if sha256 is not None and _sha256(path) != sha256:
-        raise BadInputError(path, None, "expected the model file train_baseline wrote (sha256 in model.json), found other bytes")
+        raise BadInputError(
+            path, None, "expected the model file train_baseline wrote (sha256 in model.json), found other bytes"
+        )
     try:
         return FastText(fasttext.load_model(str(path)))
     except ValueError as err:
@@ -154,13 +156,12 @@ def search(
     dev_labels = np.asarray(dev_labels)
 
     def suggest(trial: optuna.Trial) -> FastTextArgs:
-        values = {}
         for name, (low, high) in search_space.items():
             if isinstance(low, int) and isinstance(high, int):
-                values[name] = trial.suggest_int(name, low, high)
+                trial.suggest_int(name, low, high)
             else:
-                values[name] = trial.suggest_float(name, low, high, log=True)
-        return replace(base_args, **values)
+                trial.suggest_float(name, low, high, log=True)
+        return replace(base_args, **_recordable(trial.params))
 
     def dev_accuracy(trial: optuna.Trial) -> float:
         accuracy = float(np.mean(train(train_file, suggest(trial), seed).predict(dev_texts) == dev_labels))
@@ -178,10 +179,15 @@ def search(
         study.optimize(dev_accuracy, n_trials=trials, callbacks=[advance])
     best = study.best_trial
     return SearchResult(
-        best_args=replace(base_args, **best.params),
+        best_args=replace(base_args, **_recordable(best.params)),
         best_trial=best.number,
-        trials=[{"number": t.number, "args": t.params, "dev_accuracy": t.value} for t in study.trials],
+        trials=[{"number": t.number, "args": _recordable(t.params), "dev_accuracy": t.value} for t in study.trials],
     )
+
+
+def _recordable(values: Mapping[str, int | float]) -> dict[str, int | float]:
+    """Sampled floats cut to the decimals JSON records, so the recorded args are exactly the trained ones."""
+    return {name: round(v, METRIC_DECIMALS) if isinstance(v, float) else v for name, v in values.items()}
 
 
 def _sha256(path: Path) -> str:

@@ -62,7 +62,8 @@ class RandomForest:
         Returns each file's sha256, for `load` to check.
         """
         model_dir = Path(model_dir)
-        (model_dir / VOCABULARY_FILE).write_text(json.dumps(self.vocabulary, ensure_ascii=False) + "\n", encoding="utf-8")
+        vocabulary = json.dumps(self.vocabulary, ensure_ascii=False) + "\n"
+        (model_dir / VOCABULARY_FILE).write_text(vocabulary, encoding="utf-8")
         (model_dir / FOREST_FILE).write_bytes(pickle.dumps(self.forest, protocol=pickle.HIGHEST_PROTOCOL))
         return {name: _sha256(model_dir / name) for name in (VOCABULARY_FILE, FOREST_FILE)}
 
@@ -104,7 +105,9 @@ def load(model_dir: str | os.PathLike, sha256: dict[str, str]) -> RandomForest:
         if not path.is_file():
             raise FileNotFoundError(f"{path}: random forest file missing; rerun the train_baseline stage")
         if _sha256(path) != sha256.get(name):
-            raise BadInputError(path, None, "expected the file train_baseline wrote (sha256 in model.json), found other bytes")
+            raise BadInputError(
+                path, None, "expected the file train_baseline wrote (sha256 in model.json), found other bytes"
+            )
     vocabulary = json.loads((model_dir / VOCABULARY_FILE).read_text(encoding="utf-8"))
     forest = pickle.loads((model_dir / FOREST_FILE).read_bytes())
     return RandomForest(vocabulary, forest)

@@ -1,0 +1,294 @@
+"""Knowledge distillation: the teacher's logits as a TSV, and the student's training loop.
+
+Distill TSV (`{train,dev,test}_distill.tsv`), one row per row of the processed split, same order:
+
+    tokens<TAB>gold_label_id<TAB>logit_0<TAB>...<TAB>logit_{C-1}
+
+- no header line: it has the shape of the processed splits (`tokens<TAB>label_id`) plus C columns,
+  so `cut -f1,2` of it is the split again; the number of labels C is checked against labels.txt
+  whenever it is read (column count), which is what a header would have told.
+- logits are the teacher's raw (pre-softmax) outputs written with "%.6f": fixed decimals, so two runs
+  on the same machine and thread count give byte-identical files (the teacher runs in eval mode over
+  file-order batches, fixed-length padding, no sampling).
+- written once by the preprocess side (`workflow/scripts/distill_tsv.py`) and reused by every student.
+
+Student loss (Hinton et al. 2015): alpha * CE(student, gold) + (1 - alpha) * T^2 * KL(p_teacher^T || p_student^T),
+where p^T = softmax(logits / T); the T^2 keeps the soft-target gradients on the scale of the hard ones.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from zhbench.io import BadInputError, atomic_path
+
+log = logging.getLogger(__name__)
+
+LOGIT_FORMAT = "%.6f"
+
+
+class TeacherError(ValueError):
+    """The teacher checkpoint is missing or does not fit the data (labels, logit columns)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Teacher -> distill TSV
+
+
+def load_teacher(teacher_dir: str | os.PathLike, labels: Sequence[str]):
+    """(teacher classifier in eval mode, extra), checked against the dataset's label names."""
+    from zhbench.models.backbones import META_FILE, load_classifier
+
+    teacher_dir = Path(teacher_dir)
+    if not (teacher_dir / META_FILE).is_file() or not (teacher_dir / "tokenizer.json").is_file():
+        raise TeacherError(f"teacher checkpoint {teacher_dir}: not found (expected a trained backbone dir with "
+                           f"{META_FILE} and tokenizer.json; run the train_backbone stage first)")
+    try:
+        model, extra = load_classifier(teacher_dir)
+    except BadInputError as e:
+        raise TeacherError(f"teacher checkpoint {teacher_dir}: incomplete ({e})") from e
+    check_label_set(teacher_dir, model.num_labels, extra.get("labels"), labels)
+    if "max_len" not in extra:
+        raise TeacherError(f"teacher checkpoint {teacher_dir}: zhbench.json extra.max_len missing")
+    return model, extra
+
+
+def check_label_set(where: Any, n_outputs: int, teacher_labels: Sequence[str] | None, labels: Sequence[str]) -> None:
+    if n_outputs != len(labels) or (teacher_labels and list(teacher_labels) != list(labels)):
+        raise TeacherError(
+            f"teacher {where}: label set does not match the data: the teacher has {n_outputs} outputs"
+            + (f" ({list(teacher_labels)})" if teacher_labels else "")
+            + f", labels.txt has {len(labels)} ({list(labels)})")
+
+
+@torch.inference_mode()
+def teacher_logits(teacher: nn.Module, tokenizer_file: str | os.PathLike, split_file: str | os.PathLike,
+                   max_len: int, num_labels: int, batch_size: int = 128, progress: bool = False):
+    """(token strings, gold ids, logits [N, C] float32) of a processed split, in file order."""
+    from tqdm.auto import tqdm
+
+    from zhbench.evaluate import read_split
+    from zhbench.features import encode_split
+
+    texts, gold = read_split(split_file, num_labels)
+    feats = encode_split(tokenizer_file, split_file, max_len, num_labels)
+    chunks = []
+    for start in tqdm(range(0, len(feats), batch_size), desc=f"teacher {Path(split_file).name}",
+                      disable=not progress, mininterval=1.0):
+        sl = slice(start, start + batch_size)
+        chunks.append(teacher(feats.input_ids[sl], feats.attention_mask[sl]).float())
+    return texts, gold, torch.cat(chunks)
+
+
+def format_distill_rows(texts: Sequence[str], gold: Sequence[int], logits: torch.Tensor) -> str:
+    lines = []
+    for text, y, row in zip(texts, gold, logits.tolist()):
+        lines.append("\t".join([text, str(int(y)), *(LOGIT_FORMAT % v for v in row)]))
+    return "\n".join(lines) + "\n"
+
+
+def write_distill_tsv(teacher_dir: str | os.PathLike, split_files: dict[str, Path], out_files: dict[str, Path],
+                      labels: Sequence[str], batch_size: int = 128, progress: bool = False) -> dict[str, Any]:
+    """Run the teacher over each split and write its distill TSV; returns a small summary per split."""
+    teacher, extra = load_teacher(teacher_dir, labels)
+    tokenizer_file = Path(teacher_dir) / "tokenizer.json"
+    summary = {}
+    for split, path in split_files.items():
+        texts, gold, logits = teacher_logits(teacher, tokenizer_file, path, int(extra["max_len"]), len(labels),
+                                             batch_size, progress)
+        with atomic_path(out_files[split]) as tmp:
+            tmp.write_text(format_distill_rows(texts, gold, logits), encoding="utf-8")
+        acc = float((logits.argmax(1).numpy() == gold).mean())
+        summary[split] = {"rows": len(texts), "teacher_accuracy": acc}
+        log.info("distill TSV %s: %d rows, teacher accuracy %.4f", out_files[split], len(texts), acc)
+    return summary
+
+
+@dataclass
+class DistillSplit:
+    texts: list[str]
+    labels: torch.Tensor          # int64 [N]
+    teacher_logits: torch.Tensor  # float32 [N, C]
+
+
+def read_distill_tsv(path: str | os.PathLike, num_labels: int) -> DistillSplit:
+    """Read and check a distill TSV; a row with the wrong number of logit columns is a label-set mismatch."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(path, None, "distill TSV not found; run the distill_tsv stage first")
+    texts, labels, logits = [], [], []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != 2 + num_labels:
+                raise TeacherError(
+                    f"{path}:{lineno}: expected tokens, gold label and {num_labels} teacher logits "
+                    f"({2 + num_labels} columns, one per label in labels.txt), found {len(parts)} columns; "
+                    "the distill TSV was written by a teacher with a different label set")
+            try:
+                y = int(parts[1])
+                row = [float(v) for v in parts[2:]]
+            except ValueError:
+                raise BadInputError(path, lineno, f"expected an integer label and float logits, found {parts[1:4]!r}...") from None
+            if not 0 <= y < num_labels:
+                raise BadInputError(path, lineno, f"label must be in 0..{num_labels - 1}, found {y}")
+            texts.append(parts[0])
+            labels.append(y)
+            logits.append(row)
+    if not texts:
+        raise BadInputError(path, None, "expected at least one row, found none")
+    return DistillSplit(texts, torch.tensor(labels, dtype=torch.long), torch.tensor(logits, dtype=torch.float32))
+
+
+def encode_texts(tokenizer_file: str | os.PathLike, texts: Sequence[str], max_len: int) -> torch.Tensor:
+    """input_ids [N, max_len], encoded as features.encode_split does (truncate, pad with [PAD]=0)."""
+    from zhbench.features import PAD_ID
+    from zhbench.text.vocab import load_tokenizer
+
+    tok = load_tokenizer(tokenizer_file)
+    tok.enable_truncation(max_length=max_len)
+    tok.enable_padding(pad_id=PAD_ID, pad_token="[PAD]", length=max_len)
+    return torch.tensor([e.ids for e in tok.encode_batch(list(texts))], dtype=torch.long)
+
+
+# --------------------------------------------------------------------------------------------------
+# Student training
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, gold: torch.Tensor, alpha: float,
+            temperature: float) -> torch.Tensor:
+    """alpha * CE(gold) + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T)), batch mean."""
+    hard = F.cross_entropy(student, gold)
+    if alpha >= 1.0:
+        return hard
+    t = temperature
+    soft = F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1),
+                    reduction="batchmean", log_target=True)
+    return alpha * hard + (1.0 - alpha) * t * t * soft
+
+
+@dataclass
+class StudentConfig:
+    alpha: float = 0.5          # weight of the gold-label CE; 1 - alpha goes to the teacher's soft targets
+    temperature: float = 2.0    # softmax temperature T of the soft targets
+    epochs: int = 5             # paper: 50 (with early stop); CPU default: 5
+    batch_size: int = 128       # seed: 128
+    lr: float = 1e-3            # Adam, as the seed's TextCNN
+    max_len: int = 32           # tokens incl. [CLS]/[SEP] (the teacher's framing)
+    eval_every: int = 100       # steps between dev evaluations
+    patience_steps: int = 1000  # stop after this many steps without a better dev loss (seed: 1000)
+    max_steps: int | None = None
+    seed: int = 42
+    threads: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StudentConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown student settings {sorted(unknown)}; expected a subset of {sorted(cls.__dataclass_fields__)}")
+        return cls(**d)
+
+
+@dataclass
+class StudentResult:
+    best_step: int = 0
+    best_val_loss: float = math.inf
+    best_val_acc: float = 0.0
+    steps: int = 0
+    stopped_early: bool = False
+    history: list[dict] = field(default_factory=list)
+    train_seconds: float = 0.0
+
+
+@torch.inference_mode()
+def predict_student(model: nn.Module, input_ids: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    was = model.training
+    model.eval()
+    out = torch.cat([model(input_ids[s:s + batch_size]).float() for s in range(0, len(input_ids), batch_size)])
+    model.train(was)
+    return out
+
+
+def train_student(model: nn.Module, train_ids: torch.Tensor, train: DistillSplit, dev_ids: torch.Tensor,
+                  dev: DistillSplit, cfg: StudentConfig, progress: bool = True) -> StudentResult:
+    """Train in place on the KD loss; early stop on dev CE (gold); the best dev state is restored."""
+    from tqdm.auto import tqdm
+
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    n = len(train_ids)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
+    res, best_state, step, start = StudentResult(), None, 0, time.perf_counter()
+    bar = tqdm(total=total, desc="student", unit="step", disable=not progress, mininterval=1.0)
+    model.train()
+    done = False
+    for _epoch in range(cfg.epochs):
+        order = torch.randperm(n, generator=gen)
+        for s in range(0, n, cfg.batch_size):
+            idx = order[s:s + cfg.batch_size]
+            logits = model(train_ids[idx])
+            loss = kd_loss(logits, train.teacher_logits[idx], train.labels[idx], cfg.alpha, cfg.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            bar.update(1)
+            if step % cfg.eval_every == 0 or step == total:
+                dev_logits = predict_student(model, dev_ids)
+                val_loss = float(F.cross_entropy(dev_logits, dev.labels))
+                val_acc = float((dev_logits.argmax(1) == dev.labels).float().mean())
+                improved = val_loss < res.best_val_loss
+                if improved:
+                    res.best_val_loss, res.best_val_acc, res.best_step = val_loss, val_acc, step
+                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                res.history.append({"step": step, "train_loss": float(loss), "val_loss": val_loss, "val_acc": val_acc})
+                log.info("Iter: %d, Train Loss: %.2f, Val Loss: %.2f, Val Acc: %.2f%%%s", step, float(loss), val_loss,
+                         100 * val_acc, " *" if improved else "")
+                if step - res.best_step >= cfg.patience_steps:
+                    log.info("No optimization for %d steps, auto-stopping...", step - res.best_step)
+                    res.stopped_early = done = True
+            if step >= total:
+                done = True
+            if done:
+                break
+        if done:
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    res.steps = step
+    res.train_seconds = time.perf_counter() - start
+    return res
+
+
+# --------------------------------------------------------------------------------------------------
+# Predictor loader (registered in zhbench.predict as kind "textcnn")
+
+
+def load_textcnn_predictor(model_dir: Path, labels: list[str] | None):
+    """predict.py loader for kind "textcnn": the student dir with its tokenizer.json."""
+    from zhbench.models.textcnn import load_textcnn
+    from zhbench.predict import BackbonePredictor
+    from zhbench.quantize import _labels_from, _tokenizer_for
+
+    model, extra = load_textcnn(model_dir)
+    max_len = int(extra["max_len"])
+    labels = _labels_from(extra, labels, model_dir)
+    if model.num_labels != len(labels):
+        raise ValueError(f"{model_dir}: the student has {model.num_labels} outputs, but there are {len(labels)} label names")
+    predictor = BackbonePredictor(model, _tokenizer_for(model_dir, max_len), labels, str(extra["granularity"]), max_len)
+    return predictor, {"name": f"{extra['granularity']}/textcnn", "type": "textcnn", "max_len": max_len}

@@ -1,0 +1,284 @@
+"""FastBERT (Liu et al. 2020, arXiv:2004.02178): self-distilled early exit on a trained classifier.
+
+- Backbone and final ("teacher") classifier: the fine-tuned SequenceClassifier, frozen.
+- Student classifiers: one after each transformer layer but the last (the last layer's classifier is
+  the teacher's own pooler + head). The paper's student classifier is FC -> self-attention -> FC -> FC
+  over the layer's token states; here each reads the layer's first-token state
+  (`SequenceClassifier.hidden_states_per_layer`), so the attention step over one vector drops out and
+  a student is FC(H -> c) -> tanh -> FC(c -> N) (c = `student_hidden`, the paper's 128).
+- Self-distillation (the paper's stage 1, unlabeled data): every student learns the teacher's
+  distribution, loss = sum over layers of KL(p_student || p_teacher), the paper's direction
+  (eq. 5; `kl="forward"` gives the usual KL(p_teacher || p_student)).
+- Inference: layer by layer; after layer i (< L) the student's normalised entropy
+  Uncertainty = -sum p log p / log N is compared with `speed`; a sample whose uncertainty is below
+  `speed` exits with that student's prediction, the others run the next layer. speed 0 never exits
+  early (the full model); speed >= 1 always exits after layer 1. Inside a batch each sample exits on
+  its own: finished rows leave the batch, so the remaining layers run on fewer rows (at batch 1 this
+  is exactly the paper's per-record early exit).
+
+Only the BERT family (bert, roberta, macbert, mengzi: BertModel, embeddings + encoder.layer[i] +
+pooler) is supported; the others' layer stacks differ (ALBERT shares one layer, XLNet/T5 use relative
+attention, ...) and raise a clear error.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+FASTBERT_FAMILIES = ("bert", "roberta", "macbert", "mengzi")
+STUDENTS_FILE = "fastbert_students.safetensors"
+
+
+class FastBertUnsupportedError(ValueError):
+    pass
+
+
+def normalised_entropy(logits: torch.Tensor) -> torch.Tensor:
+    """Entropy of softmax(logits) / log(num_labels), per row, in [0, 1]."""
+    logp = F.log_softmax(logits.float(), dim=-1)
+    ent = -(logp.exp() * logp).sum(-1)
+    return (ent / math.log(logits.shape[-1])).clamp(0.0, 1.0)
+
+
+class StudentClassifier(nn.Module):
+    def __init__(self, hidden_size: int, num_labels: int, student_hidden: int = 128):
+        super().__init__()
+        self.dense = nn.Linear(hidden_size, student_hidden)
+        self.out = nn.Linear(student_hidden, num_labels)
+
+    def forward(self, state: torch.Tensor) -> torch.Tensor:
+        return self.out(torch.tanh(self.dense(state)))
+
+
+@dataclass
+class ExitResult:
+    logits: torch.Tensor       # (batch, num_labels): the logits of the classifier each row exited at
+    exit_layer: torch.Tensor   # (batch,) 1-based layer each row exited after
+
+
+class FastBert(nn.Module):
+    def __init__(self, teacher: nn.Module, student_hidden: int = 128):
+        super().__init__()
+        if getattr(teacher, "family", None) not in FASTBERT_FAMILIES:
+            raise FastBertUnsupportedError(
+                f"backbone family {getattr(teacher, 'family', None)!r} is not supported for FastBERT; "
+                f"supported: {', '.join(FASTBERT_FAMILIES)} (BertModel layer stack)")
+        self.teacher = teacher
+        self.num_layers = teacher.num_layers
+        self.num_labels = teacher.num_labels
+        self.student_hidden = student_hidden
+        self.students = nn.ModuleList(StudentClassifier(teacher.hidden_size, teacher.num_labels, student_hidden)
+                                      for _ in range(self.num_layers - 1))
+        for p in self.teacher.parameters():  # stage 1: backbone and final classifier frozen
+            p.requires_grad_(False)
+
+    # --- training: all layers at once -------------------------------------------------------------
+    def all_layer_logits(self, input_ids, attention_mask) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """(student logits per layer 1..L-1, teacher logits), from one pass of the frozen backbone."""
+        with torch.no_grad():
+            self.teacher.eval()
+            states = self.teacher.hidden_states_per_layer(input_ids, attention_mask)
+            pooler = self.teacher.backbone.pooler
+            teacher_logits = self.teacher.head(pooler.activation(pooler.dense(states[-1])))
+        return [s(h) for s, h in zip(self.students, states[:-1])], teacher_logits
+
+    def distill_loss(self, input_ids, attention_mask, kl: str = "paper") -> torch.Tensor:
+        students, teacher = self.all_layer_logits(input_ids, attention_mask)
+        log_t = F.log_softmax(teacher, dim=-1)
+        loss = 0.0
+        for s in students:
+            log_s = F.log_softmax(s, dim=-1)
+            if kl == "paper":  # KL(p_s || p_t)
+                loss = loss + (log_s.exp() * (log_s - log_t)).sum(-1).mean()
+            else:  # KL(p_t || p_s)
+                loss = loss + F.kl_div(log_s, log_t, reduction="batchmean", log_target=True)
+        return loss
+
+    # --- inference: real early exit ----------------------------------------------------------------
+    @torch.inference_mode()
+    def early_exit(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, speed: float) -> ExitResult:
+        bert = self.teacher.backbone
+        n = input_ids.shape[0]
+        out_logits = torch.zeros(n, self.num_labels)
+        exit_layer = torch.zeros(n, dtype=torch.long)
+        hidden = bert.embeddings(input_ids=input_ids, token_type_ids=torch.zeros_like(input_ids))
+        # the mask in the form this transformers version's attention wants (the same call BertModel makes)
+        mask, _ = bert._create_attention_masks(attention_mask=attention_mask, encoder_attention_mask=None,
+                                               embedding_output=hidden, encoder_hidden_states=None,
+                                               past_key_values=None)
+        active = torch.arange(n)
+        for i, layer in enumerate(bert.encoder.layer):
+            hidden = layer(hidden, mask)
+            if isinstance(hidden, tuple):  # older transformers return (hidden,)
+                hidden = hidden[0]
+            if i == self.num_layers - 1:
+                logits = self.teacher.head(bert.pooler(hidden))
+                out_logits[active] = logits.float()
+                exit_layer[active] = i + 1
+                break
+            logits = self.students[i](hidden[:, 0])
+            done = (normalised_entropy(logits) < speed) if speed < 1.0 else torch.ones(len(active), dtype=torch.bool)
+            if done.any():
+                out_logits[active[done]] = logits[done].float()
+                exit_layer[active[done]] = i + 1
+                keep = ~done
+                active, hidden = active[keep], hidden[keep]
+                if mask is not None and torch.is_tensor(mask):
+                    mask = mask[keep]
+                if len(active) == 0:
+                    break
+        return ExitResult(out_logits, exit_layer)
+
+    def flops(self, seq_len: int) -> dict[str, float]:
+        """Analytic multiply-add FLOPs (x2) per sample: one transformer layer, one student, the teacher
+        classifier (pooler + head). Embedding lookups, LayerNorm, softmax are left out."""
+        c = self.teacher.backbone.config
+        h, inter, n = c.hidden_size, c.intermediate_size, seq_len
+        layer = 2 * n * (4 * h * h + 2 * h * inter) + 2 * 2 * n * n * h  # QKVO + FFN + QK^T and AV
+        student = 2 * (h * self.student_hidden + self.student_hidden * self.num_labels)
+        head = 2 * (h * h + h * self.num_labels)
+        return {"layer": float(layer), "student": float(student), "teacher_head": float(head)}
+
+    def flops_ratio(self, exit_layer: torch.Tensor, seq_len: int) -> float:
+        """FLOPs actually spent / FLOPs of the full model, over a set of exit layers."""
+        f = self.flops(seq_len)
+        L = self.num_layers
+        full = L * f["layer"] + f["teacher_head"]
+        e = exit_layer.double()
+        spent = e * f["layer"] + torch.clamp(e, max=L - 1) * f["student"] + (e == L).double() * f["teacher_head"]
+        return float(spent.mean() / full)
+
+
+# --- saving --------------------------------------------------------------------------------------
+
+def save_fastbert(model: FastBert, out_dir: str | os.PathLike, extra: dict[str, Any],
+                  tokenizer_file: str | os.PathLike | None = None) -> None:
+    """The teacher checkpoint (save_classifier layout) + the students, zhbench.json kind "fastbert"."""
+    import shutil
+
+    from safetensors.torch import save_file
+
+    from zhbench.io import atomic_dir, read_json, write_json
+    from zhbench.models.backbones import META_FILE, save_classifier
+
+    with atomic_dir(out_dir) as tmp:
+        save_classifier(model.teacher, tmp / "teacher", extra)
+        for f in (tmp / "teacher").iterdir():
+            shutil.move(str(f), tmp / f.name)
+        (tmp / "teacher").rmdir()
+        state = {k: v.detach().contiguous() for k, v in model.students.state_dict().items()}
+        save_file(state, str(tmp / STUDENTS_FILE), metadata={"format": "pt"})
+        meta = read_json(tmp / META_FILE)
+        meta.update(kind="fastbert", fastbert={"student_hidden": model.student_hidden})
+        write_json(tmp / META_FILE, meta)
+        if tokenizer_file is not None:
+            shutil.copyfile(tokenizer_file, tmp / "tokenizer.json")
+
+
+def load_fastbert(model_dir: str | os.PathLike) -> tuple[FastBert, dict[str, Any]]:
+    from safetensors.torch import load_file
+
+    from zhbench.io import read_json
+    from zhbench.models.backbones import META_FILE, load_classifier
+
+    model_dir = Path(model_dir)
+    teacher, extra = load_classifier(model_dir)
+    meta = read_json(model_dir / META_FILE)
+    model = FastBert(teacher, int(meta.get("fastbert", {}).get("student_hidden", 128)))
+    model.students.load_state_dict(load_file(str(model_dir / STUDENTS_FILE)), strict=True)
+    return model.eval(), extra
+
+
+# --- stage 1 self-distillation and the speed sweep ---------------------------------------------------
+
+@dataclass
+class FastBertTrainConfig:
+    epochs: int = 1             # paper: a few epochs of stage 1; the students are tiny and learn fast
+    batch_size: int = 64
+    lr: float = 2e-4            # Adam on the student classifiers only (paper: 2e-5 for the whole stack)
+    kl: str = "paper"           # "paper": KL(p_student || p_teacher) (eq. 5), "forward": KL(p_teacher || p_student)
+    max_steps: int | None = None
+    seed: int = 42
+    threads: int = 1
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FastBertTrainConfig":
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown fastbert train settings {sorted(unknown)}; expected a subset of {sorted(cls.__dataclass_fields__)}")
+        return cls(**d)
+
+
+def self_distill(model: FastBert, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 cfg: FastBertTrainConfig, progress: bool = True) -> list[float]:
+    """Train the student classifiers (backbone and teacher head frozen); returns the loss per step.
+    No labels are read: the teacher's own distribution is the target (unlabeled data works too)."""
+    from tqdm.auto import tqdm
+
+    torch.set_num_threads(max(1, cfg.threads))
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.Adam(model.students.parameters(), lr=cfg.lr)
+    n = len(input_ids)
+    total = cfg.epochs * math.ceil(n / cfg.batch_size)
+    if cfg.max_steps is not None:
+        total = min(total, cfg.max_steps)
+    losses: list[float] = []
+    bar = tqdm(total=total, desc="fastbert stage 1", unit="step", disable=not progress, mininterval=1.0)
+    model.students.train()
+    while len(losses) < total:
+        order = torch.randperm(n, generator=gen)
+        for s in range(0, n, cfg.batch_size):
+            idx = order[s:s + cfg.batch_size]
+            loss = model.distill_loss(input_ids[idx], attention_mask[idx], cfg.kl)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+            bar.update(1)
+            if len(losses) >= total:
+                break
+    bar.close()
+    model.eval()
+    return losses
+
+
+def evaluate_speed(model: FastBert, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,
+                   speed: float, batch_size: int = 64) -> dict[str, Any]:
+    """Quality of one speed (deterministic): accuracy, average exit layer, exit histogram, FLOPs ratio."""
+    logits, exits = [], []
+    for s in range(0, len(input_ids), batch_size):
+        r = model.early_exit(input_ids[s:s + batch_size], attention_mask[s:s + batch_size], speed)
+        logits.append(r.logits)
+        exits.append(r.exit_layer)
+    logits, exits = torch.cat(logits), torch.cat(exits)
+    return {
+        "speed": speed,
+        "accuracy": float((logits.argmax(1) == labels).float().mean()),
+        "avg_exit_layer": float(exits.double().mean()),
+        "exit_layer_counts": {str(i): int((exits == i).sum()) for i in range(1, model.num_layers + 1)},
+        "flops_ratio": model.flops_ratio(exits, input_ids.shape[1]),
+        "predictions": logits.argmax(1),
+    }
+
+
+def time_per_record(model: FastBert, input_ids: torch.Tensor, attention_mask: torch.Tensor, speed: float,
+                    max_records: int = 200) -> float:
+    """Seconds per record at batch 1 (the paper's time_per_record), over the first `max_records` rows,
+    each trimmed to its own length (no padding, as one request would arrive)."""
+    import time
+
+    n = min(len(input_ids), max_records)
+    lengths = attention_mask[:n].sum(1).tolist()
+    model.early_exit(input_ids[:1, :lengths[0]], attention_mask[:1, :lengths[0]], speed)  # warm-up
+    start = time.perf_counter()
+    for i in range(n):
+        model.early_exit(input_ids[i:i + 1, :lengths[i]], attention_mask[i:i + 1, :lengths[i]], speed)
+    return (time.perf_counter() - start) / n

@@ -1,0 +1,116 @@
+"""Stage train_student: a TextCNN student distilled from the teacher's logits (distill TSV).
+
+Quality metrics (zhbench.evaluate, same shape as every classifier, plus the teacher's test accuracy
+from the distill TSV, parameter counts and sizes on disk); timing JSON: seconds per sample of student
+and teacher at batch 1 and 64, measured in this one run.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from zhbench import params as P
+from zhbench import stage
+from zhbench.data.thucnews import read_labels
+from zhbench.evaluate import classification_report, write_evaluation, write_timing
+from zhbench.runtime import seed_everything, set_threads
+
+
+def build_parser():
+    p = stage.parser(__doc__)
+    p.add_argument("--distill", required=True, help="dir holding {train,dev,test}_distill.tsv (distill_tsv stage)")
+    p.add_argument("--teacher", required=True, help="teacher checkpoint dir (tokenizer, label check, timing)")
+    p.add_argument("--data", required=True, help="processed dataset dir (labels.txt)")
+    p.add_argument("--granularity", required=True, help="token granularity (char|word)")
+    p.add_argument("--out", required=True, help="student model dir to write (model.safetensors, zhbench.json, tokenizer.json)")
+    p.add_argument("--metrics", required=True, help="quality metrics JSON")
+    p.add_argument("--confusion-csv", required=True, help="test confusion rows (dvc plots)")
+    p.add_argument("--confusion-png", required=True, help="test confusion heat map")
+    p.add_argument("--timing", required=True, help="timing JSON (training time, student vs teacher latency)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def dir_bytes(path: Path, names) -> int:
+    return sum((path / n).stat().st_size for n in names if (path / n).is_file())
+
+
+def run(args, params):
+    from zhbench import distill as D
+    from zhbench.models.backbones import count_parameters
+    from zhbench.models.textcnn import TextCNN, TextCNNConfig, load_textcnn, save_textcnn
+    from zhbench.quantize import time_per_sample
+    from zhbench.train import device_name
+
+    section = P.section(params, "distill")
+    seed = int(P.section(params, "seed"))
+    cfg = D.StudentConfig.from_dict({**section.get("train", {}), "alpha": section["alpha"],
+                                     "temperature": section["temperature"], "seed": seed})
+    seed_everything(seed)
+    set_threads(cfg.threads)
+
+    labels = read_labels(Path(args.data) / "labels.txt")
+    teacher, teacher_extra = D.load_teacher(args.teacher, labels)  # missing / other label set -> TeacherError
+    tokenizer_file = Path(args.teacher) / "tokenizer.json"
+    splits = {s: D.read_distill_tsv(Path(args.distill) / f"{s}_distill.tsv", len(labels)) for s in ("train", "dev", "test")}
+    ids = {s: D.encode_texts(tokenizer_file, d.texts, cfg.max_len) for s, d in splits.items()}
+
+    from zhbench.text.vocab import load_tokenizer
+
+    vocab_size = load_tokenizer(tokenizer_file).get_vocab_size()
+    torch.manual_seed(seed)
+    student = TextCNN(TextCNNConfig(vocab_size=vocab_size, num_labels=len(labels), **section.get("student", {})))
+    result = D.train_student(student, ids["train"], splits["train"], ids["dev"], splits["dev"], cfg,
+                             progress=not args.no_progress)
+
+    extra = {"model": "textcnn", "granularity": args.granularity, "labels": labels, "max_len": cfg.max_len,
+             "teacher": teacher_extra.get("backbone", Path(args.teacher).name), "distill": asdict(cfg),
+             "best_step": result.best_step, "steps": result.steps, "stopped_early": result.stopped_early}
+    save_textcnn(student, args.out, extra, tokenizer_file)
+    student, _ = load_textcnn(args.out)  # score what is on disk
+
+    reports = {}
+    for split in ("dev", "test"):
+        logits = D.predict_student(student, ids[split])
+        loss = float(torch.nn.functional.cross_entropy(logits, splits[split].labels))
+        reports[split] = classification_report(splits[split].labels.numpy(), logits.argmax(1).numpy(), labels, loss)
+    teacher_test = splits["test"].teacher_logits.argmax(1)
+    n_student, n_teacher = count_parameters(student), count_parameters(teacher)
+    size_student = dir_bytes(Path(args.out), ["model.safetensors"])
+    size_teacher = dir_bytes(Path(args.teacher), ["model.safetensors", "head.safetensors"])
+    write_evaluation(args.metrics, args.confusion_csv, args.confusion_png, reports, {
+        "model": f"{args.granularity}/textcnn",
+        "teacher": extra["teacher"],
+        "teacher_test_accuracy": float((teacher_test == splits["test"].labels).float().mean()),
+        "student_test_accuracy": reports["test"]["accuracy"],
+        "agreement_with_teacher": float((D.predict_student(student, ids["test"]).argmax(1) == teacher_test).float().mean()),
+        "parameters": {"student": n_student, "teacher": n_teacher, "ratio": n_teacher / n_student},
+        "size_bytes": {"student": size_student, "teacher": size_teacher, "ratio": size_teacher / size_student},
+        "distill": {"alpha": cfg.alpha, "temperature": cfg.temperature, "best_step": result.best_step,
+                    "steps": result.steps, "stopped_early": result.stopped_early},
+    })
+
+    # latency of both, same rows, same run; the teacher reads its own encoding (its max_len)
+    timing_rows = int(section.get("timing_rows", 256))
+    texts = splits["test"].texts[:timing_rows]
+    s_ids = ids["test"][:timing_rows]
+    t_ids = D.encode_texts(tokenizer_file, texts, int(teacher_extra["max_len"]))
+    t_mask = (t_ids != 0).long()
+    latency = {}
+    for bs in (1, 64):
+        st = time_per_sample(lambda i, m: student(i), s_ids, (s_ids != 0).long(), bs, max_seconds=10)
+        te = time_per_sample(teacher, t_ids, t_mask, bs, max_seconds=10)
+        latency[f"batch_{bs}"] = {"student": st, "teacher": te, "speedup": te / st}
+    write_timing(args.timing, {"device": device_name(), "threads": torch.get_num_threads(),
+                               "train_seconds": result.train_seconds, "train_steps": result.steps,
+                               "seconds_per_sample": latency})
+    stage.log.info("student test acc %.4f (teacher %.4f), %.1fx fewer parameters, latency %s",
+                   reports["test"]["accuracy"], float((teacher_test == splits["test"].labels).float().mean()),
+                   n_teacher / n_student, latency)
+
+
+if __name__ == "__main__":
+    sys.exit(stage.entry_point(run, build_parser)())
