@@ -59,10 +59,10 @@ def teacher(tmp_path_factory):
                                              intermediate_size=64))
     model = SequenceClassifier(backbone, "bert", len(LABELS), 0.0)
     feats = encode_split(root / "tokenizer.json", data / "char" / "train.tsv", MAX_LEN, len(LABELS))
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     g = torch.Generator().manual_seed(0)
     model.train()
-    for _ in range(12):
+    for _ in range(8):
         for idx in torch.randperm(len(feats), generator=g).split(32):
             loss = F.cross_entropy(model(feats.input_ids[idx], feats.attention_mask[idx]), feats.labels[idx])
             opt.zero_grad()
@@ -101,7 +101,7 @@ def test_torch_int8_reload_identical(teacher, tmp_path):
     data, tdir = teacher
     model, _ = load_classifier(tdir)
     q = Q.quantize_torch(model)
-    assert any("Quantized" in type(m).__name__ for m in q.modules())
+    assert any(type(m).__module__.startswith("torch.ao.nn.quantized.dynamic") for m in q.modules())
     Q.save_torch_int8(q, tdir, tmp_path / "int8")
     q2, extra = Q.load_torch_int8(tmp_path / "int8")
     test = _test_features(data, tdir)
@@ -245,11 +245,16 @@ def test_fastbert_early_exit(teacher, tmp_path):
 
 # --- stage scripts, end to end on the toy teacher ----------------------------------------------------
 
-def _script(name):
-    spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "workflow" / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+class _script:
+    """A stage script's main (what `python workflow/scripts/<name>.py ARGS` runs), in process."""
+
+    def __init__(self, name):
+        from zhbench import stage
+
+        spec = importlib.util.spec_from_file_location(f"stage_{name}", ROOT / "workflow" / "scripts" / f"{name}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        self.main = stage.entry_point(mod.run, mod.build_parser)
 
 
 def test_stage_scripts(teacher, tmp_path):

@@ -104,3 +104,12 @@ def test_stats_are_byte_identical_across_runs(tmp_path):
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     for f in ("char/train.tsv", "word/test.ft.txt"):
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes()
+
+
+def test_row_caps_sample_evenly_so_a_label_sorted_file_keeps_every_class(tmp_path):
+    raw = make_raw(tmp_path)
+    sorted_rows = [f"标题{label}号{i}\t{label}" for label in range(10) for i in range(10)]
+    (raw / "test.txt").write_text("\n".join(sorted_rows) + "\n", encoding="utf-8")
+    stats = preprocess(raw, tmp_path / "out", PreprocessConfig(max_rows={"train": None, "dev": None, "test": 20}))
+    assert stats["splits"]["test"]["rows"] == 20
+    assert set(stats["splits"]["test"]["class_counts"].values()) == {2}

@@ -254,8 +254,8 @@ def train_student(model: nn.Module, train_ids: torch.Tensor, train: DistillSplit
                 if improved:
                     res.best_val_loss, res.best_val_acc, res.best_step = val_loss, val_acc, step
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                res.history.append({"step": step, "train_loss": float(loss), "val_loss": val_loss, "val_acc": val_acc})
-                log.info("Iter: %d, Train Loss: %.2f, Val Loss: %.2f, Val Acc: %.2f%%%s", step, float(loss), val_loss,
+                res.history.append({"step": step, "train_loss": float(loss.detach()), "val_loss": val_loss, "val_acc": val_acc})
+                log.info("Iter: %d, Train Loss: %.2f, Val Loss: %.2f, Val Acc: %.2f%%%s", step, float(loss.detach()), val_loss,
                          100 * val_acc, " *" if improved else "")
                 if step - res.best_step >= cfg.patience_steps:
                     log.info("No optimization for %d steps, auto-stopping...", step - res.best_step)

@@ -23,7 +23,7 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from zhbench.data.ner import (CLUENER_DISPLAY, CLUENER_TYPES, PD1998_DISPLAY, PD1998_TYPES, Sentence,
-                              read_cluener, read_pd1998, tag_set)
+                              read_cluener, read_pd1998)
 from zhbench.models.crf_tagger import CrfTagger
 from zhbench.text.vocab import CLS, SEP, UNK, build_wordlevel
 

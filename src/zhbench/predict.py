@@ -16,8 +16,10 @@ Only formats that hold data, never code, are read: fastText .bin, safetensors, J
 Forest baseline is a pickle and is refused here (unpickling can run arbitrary code; its sha256
 sits in a model.json next to it, so whoever can swap the pickle can swap the checksum too).
 
-Adding a kind (int8 backbone, TextCNN student, ONNX export) is one loader function registered with
-`@register("kind")`, plus, if its metadata file differs, one line in `detect_kind`.
+Adding a kind is one loader function `(model_dir, labels) -> (Predictor, details)`: registered with
+`@register("kind")` here, or, when it lives beside its model code, one line in LAZY_LOADERS (the
+int8 backbones and ONNX models of zhbench.quantize and the TextCNN student of zhbench.distill; their
+dirs name their kind in zhbench.json). A new metadata file needs one line in `detect_kind`.
 """
 from __future__ import annotations
 
@@ -61,6 +63,24 @@ class ModelInfo:
 
 Loader = Callable[[Path, "list[str] | None"], tuple[Predictor, dict[str, Any]]]
 LOADERS: dict[str, Loader] = {}
+
+
+# Kinds whose loader lives beside its model code, imported on first use (that code imports torch,
+# onnxruntime, ...; a fastText service never needs them).
+LAZY_LOADERS: dict[str, tuple[str, str]] = {
+    "backbone_int8": ("zhbench.quantize", "load_int8_predictor"),  # torch dynamic int8 (torch.load weights_only)
+    "onnx_int8": ("zhbench.quantize", "load_onnx_predictor"),      # ONNX Runtime int8
+    "textcnn": ("zhbench.distill", "load_textcnn_predictor"),      # distilled TextCNN student (safetensors)
+}
+
+
+def loader_for(kind: str) -> Loader | None:
+    if kind not in LOADERS and kind in LAZY_LOADERS:
+        import importlib
+
+        module, name = LAZY_LOADERS[kind]
+        LOADERS[kind] = getattr(importlib.import_module(module), name)
+    return LOADERS.get(kind)
 
 
 def register(kind: str) -> Callable[[Loader], Loader]:
@@ -108,10 +128,11 @@ def load_predictor(model_dir: str | os.PathLike, labels: Sequence[str] | None = 
     if not model_dir.is_dir():
         raise ModelLoadError(f"{model_dir}: model dir not found (train the model first, or check --model / --model-dir)")
     kind = detect_kind(model_dir)
-    if kind not in LOADERS:
-        raise ModelLoadError(f"{model_dir}: unknown model kind {kind!r}; this zhbench serves {sorted(LOADERS)}")
+    loader = loader_for(kind)
+    if loader is None:
+        raise ModelLoadError(f"{model_dir}: unknown model kind {kind!r}; this zhbench serves {sorted({*LOADERS, *LAZY_LOADERS})}")
     try:
-        predictor, details = LOADERS[kind](model_dir, list(labels) if labels is not None else None)
+        predictor, details = loader(model_dir, list(labels) if labels is not None else None)
     except ModelLoadError:
         raise
     except Exception as err:  # corrupt files surface as many exception types; name them all the same way

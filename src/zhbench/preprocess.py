@@ -41,8 +41,7 @@ def preprocess(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Prep
     skipped: dict[str, list[str]] = {}
     for split in SPLITS:
         result = read_examples(raw_dir / f"{split}.txt", len(labels), cfg.on_bad_row)
-        cap = (cfg.max_rows or {}).get(split)
-        splits[split] = result.examples[:cap] if cap else result.examples
+        splits[split] = subsample(result.examples, (cfg.max_rows or {}).get(split))
         skipped[split] = result.skipped
         for s in result.skipped[:5]:
             log.warning("skipped %s", s)
@@ -59,6 +58,15 @@ def preprocess(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Prep
                 token_lengths[granularity][split] = [len(t) for t, _ in rows]
                 _write_split(tmp / granularity, split, rows)
     return dataset_stats(splits, labels, skipped, token_lengths)
+
+
+def subsample(examples: list[Example], cap: int | None) -> list[Example]:
+    """At most `cap` rows, evenly spaced over the file: test.txt is sorted by label, so a prefix
+    would hold one class only. Deterministic, and keeps the file's order."""
+    if not cap or cap >= len(examples):
+        return examples
+    step = len(examples) / cap
+    return [examples[int(i * step)] for i in range(cap)]
 
 
 def _write_split(out: Path, split: str, rows: list[tuple[list[str], int]]) -> None:

@@ -105,8 +105,9 @@ def section_per_class(inp: ReportInputs) -> str | None:
         m = inp.metrics(TASK, f"{model}.json")
         if m is None:
             continue
-        rows = [[name, pct(c["precision"]), pct(c["recall"]), pct(c["f1"]), c["support"]]
-                for name, c in m["test"]["per_class"].items()]
+        per_class = m["test"]["per_class"]
+        rows = [[name, pct(per_class[name]["precision"]), pct(per_class[name]["recall"]),
+                 pct(per_class[name]["f1"]), per_class[name]["support"]] for name in m["test"]["labels"]]
         parts += [f"### `{model}`", "", table(["class", "precision %", "recall %", "F1 %", "support"], rows), "",
                   f"![confusion matrix of {model}](figures/confusion_{model}.png)", ""]
     return "\n".join(parts) if len(parts) > 1 else None
@@ -131,7 +132,6 @@ def build_report(metrics_dir: str | os.PathLike, references_path: str | os.PathL
         body.append(section_provenance(prov))
     header = [
         "# zhbench report",
-        "",
         f"Profile `{params.get('profile', 'default')}`. Every number below is read from the metrics files "
         "under `metrics/`; reference numbers come from the seed write-ups (`config/references.yaml`).",
         "Regenerate the whole report: `make run` (Snakemake) or `dvc repro`.",

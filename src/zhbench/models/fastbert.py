@@ -123,6 +123,8 @@ class FastBert(nn.Module):
                 out_logits[active] = logits.float()
                 exit_layer[active] = i + 1
                 break
+            if speed <= 0.0:  # nobody can exit: skip the students, this is the plain full model
+                continue
             logits = self.students[i](hidden[:, 0])
             done = (normalised_entropy(logits) < speed) if speed < 1.0 else torch.ones(len(active), dtype=torch.bool)
             if done.any():
@@ -146,13 +148,14 @@ class FastBert(nn.Module):
         head = 2 * (h * h + h * self.num_labels)
         return {"layer": float(layer), "student": float(student), "teacher_head": float(head)}
 
-    def flops_ratio(self, exit_layer: torch.Tensor, seq_len: int) -> float:
-        """FLOPs actually spent / FLOPs of the full model, over a set of exit layers."""
+    def flops_ratio(self, exit_layer: torch.Tensor, seq_len: int, students_run: bool = True) -> float:
+        """FLOPs actually spent / FLOPs of the full model, over a set of exit layers. Every layer a
+        sample passes runs its student too (students_run), except at speed 0 where none is run."""
         f = self.flops(seq_len)
         L = self.num_layers
         full = L * f["layer"] + f["teacher_head"]
         e = exit_layer.double()
-        spent = e * f["layer"] + torch.clamp(e, max=L - 1) * f["student"] + (e == L).double() * f["teacher_head"]
+        spent = e * f["layer"] + torch.clamp(e, max=L - 1) * f["student"] * float(students_run) + (e == L).double() * f["teacher_head"]
         return float(spent.mean() / full)
 
 
@@ -264,7 +267,7 @@ def evaluate_speed(model: FastBert, input_ids: torch.Tensor, attention_mask: tor
         "accuracy": float((logits.argmax(1) == labels).float().mean()),
         "avg_exit_layer": float(exits.double().mean()),
         "exit_layer_counts": {str(i): int((exits == i).sum()) for i in range(1, model.num_layers + 1)},
-        "flops_ratio": model.flops_ratio(exits, input_ids.shape[1]),
+        "flops_ratio": model.flops_ratio(exits, input_ids.shape[1], students_run=speed > 0.0),
         "predictions": logits.argmax(1),
     }
 
