@@ -14,7 +14,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run setup test test-fast lint reproduce-check clean help
+.PHONY: run setup test lint clean help serve serve-load
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -39,6 +39,14 @@ test: setup  ## unit tests + end-to-end smoke runs through Snakemake and DVC
 lint: setup  ## snakemake --lint and snakefmt
 	$(VENV)/bin/snakemake --lint
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+
+MODEL ?= fasttext_char
+PORT ?= 8000
+serve: setup  ## serve a trained model on 127.0.0.1:$(PORT): make serve MODEL=fasttext_char | MODEL=char/bert
+	$(VENV)/bin/zhbench serve --model $(MODEL) --port $(PORT)
+
+serve-load: setup  ## load-test the prediction service for MODEL (400 requests at 1 and 8 clients, loopback)
+	$(PY) benchmarks/serve_load.py --model $(MODEL)
 
 clean:  ## remove generated data, models and logs (keeps committed metrics)
 	rm -rf data/raw data/processed models logs .snakemake

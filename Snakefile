@@ -14,6 +14,8 @@ validate(config, "workflow/schemas/params.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/baselines.smk"
+include: "workflow/rules/backbones.smk"
+include: "workflow/rules/tasks.smk"
 include: "workflow/rules/report.smk"
 
 

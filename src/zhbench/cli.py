@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     apply.add_argument("--schema", default="workflow/schemas/params.schema.yaml", help="JSON schema to validate against")
     apply.set_defaults(func=_profile_apply)
 
+    from zhbench.serve import add_serve_subparser
+
+    add_serve_subparser(sub)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)

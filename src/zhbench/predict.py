@@ -128,7 +128,10 @@ def load_predictor(model_dir: str | os.PathLike, labels: Sequence[str] | None = 
     if not model_dir.is_dir():
         raise ModelLoadError(f"{model_dir}: model dir not found (train the model first, or check --model / --model-dir)")
     kind = detect_kind(model_dir)
-    loader = loader_for(kind)
+    try:
+        loader = loader_for(kind)
+    except (ImportError, AttributeError) as err:
+        raise ModelLoadError(f"{model_dir}: the loader of kind {kind!r} cannot be imported: {err}") from err
     if loader is None:
         raise ModelLoadError(f"{model_dir}: unknown model kind {kind!r}; this zhbench serves {sorted({*LOADERS, *LAZY_LOADERS})}")
     try:

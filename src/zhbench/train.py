@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 class TrainConfig:
     batch_size: int = 64          # titles are short; 64 keeps a CPU core busy without long steps
     max_len: int = 32             # tokens incl. [CLS]/[SEP]; covers ~all THUCNews titles at char level
-    lr: float = 5e-4              # scratch mini models want a larger lr than pretrained BERT (2e-5..5e-5)
+    lr: float = 1e-3              # scratch mini: 1e-3 learned well on 9k titles, 2e-3 stalled; pretrained wants 2e-5..5e-5
     epochs: int = 3
     warmup_ratio: float = 0.1     # share of all optimizer steps spent warming the lr up linearly
     weight_decay: float = 0.01    # applied to matrices and embeddings only (see make_optimizer)

@@ -63,20 +63,45 @@ def slurm_cluster():
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def snakemake(project: Path, *args: str, log_name: str, **env_extra: str) -> None:
-    """Run Snakemake in `project`, output to <project>/<log_name>; fail with the log tail on error.
+def start_snakemake(project: Path, *args: str, log_name: str, **env_extra: str) -> subprocess.Popen:
+    """Start Snakemake in `project` in its own process group, output to <project>/<log_name>.
 
     `timeout -k 10`: a Snakemake that lost track of its SLURM jobs ignores SIGTERM and waits forever,
     so after the timeout it gets SIGKILL ten seconds later.
     """
     cmd = ["timeout", "-k", "10", str(RUN_TIMEOUT), sys.executable, "-m", "snakemake", *args]
-    log = project / log_name
+    with (project / log_name).open("w") as fh:
+        return subprocess.Popen(cmd, cwd=project, env=env(**env_extra), stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def wait_snakemake(proc: subprocess.Popen) -> int:
+    """Wait for a run from start_snakemake(). If the test is interrupted meanwhile (pytest-timeout, Ctrl-C,
+    SIGTERM), kill the whole process group: killing only `timeout` would leave Snakemake polling a
+    cluster that is about to go away. Its SLURM jobs are cancelled by `cluster.sh down`."""
+    try:
+        return proc.wait()
+    except BaseException:
+        kill_group(proc)
+        raise
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def snakemake(project: Path, *args: str, log_name: str, **env_extra: str) -> None:
+    """Run Snakemake in `project`; fail with the tail of its output and of the SLURM logs on error."""
     t0 = time.monotonic()
-    with log.open("w") as fh:
-        rc = subprocess.run(cmd, cwd=project, env=env(**env_extra), stdout=fh, stderr=subprocess.STDOUT).returncode
-    sys.stderr.write(f"{' '.join(args)}: exit {rc} after {time.monotonic() - t0:.0f} s\n")
+    rc = wait_snakemake(start_snakemake(project, *args, log_name=log_name, **env_extra))
+    sys.stderr.write(f"snakemake {' '.join(args)}: exit {rc} after {time.monotonic() - t0:.0f} s\n")
     if rc != 0:
         why = "timed out (killed)" if rc in (124, 137) else f"exit {rc}"
+        log = project / log_name
         pytest.fail(f"snakemake {' '.join(args)} in {project}: {why}\n"
                     f"--- {log}\n{log.read_text()[-6000:]}\n{_slurm_log_tails(project)}", pytrace=False)
 
@@ -200,16 +225,15 @@ def test_smoke_pipeline_on_slurm_matches_local_run(slurm_cluster, tmp_path):
     # The local run goes alongside the SLURM run: the SLURM side spends most of its time waiting for
     # status polls, and the results must not depend on the load anyway.
     t0 = time.monotonic()
-    with (local / "snakemake-local.log").open("w") as fh:
-        local_run = subprocess.Popen(
-            ["timeout", "-k", "10", str(RUN_TIMEOUT), sys.executable, "-m", "snakemake",
-             "--workflow-profile", "workflow/profiles/local", "--cores", "2", "all"],
-            cwd=local, env=env(), stdout=fh, stderr=subprocess.STDOUT)
+    local_run = start_snakemake(local, "--workflow-profile", "workflow/profiles/local", "--cores", "2", "all",
+                                log_name="snakemake-local.log")
     try:
         snakemake(on_slurm, "--workflow-profile", "workflow/profiles/slurm", "all", log_name="snakemake-slurm.log")
-    finally:
-        local_rc = local_run.wait()
-    sys.stderr.write(f"local run: exit {local_rc} after {time.monotonic() - t0:.0f} s (since start)\n")
+    except BaseException:
+        kill_group(local_run)  # the SLURM run failed: report that now, not after the local run
+        raise
+    local_rc = wait_snakemake(local_run)
+    sys.stderr.write(f"local run: exit {local_rc} after {time.monotonic() - t0:.0f} s\n")
     assert local_rc == 0, (local / "snakemake-local.log").read_text()[-6000:]
 
     jobs = assert_ran_through_slurm(on_slurm, {"rule_download", "rule_preprocess", "rule_report"})

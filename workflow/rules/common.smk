@@ -19,3 +19,23 @@ def tracked(*keys):
         return {k: lookup(k.format(**wildcards)) for k in (key.format(**wildcards) for key in keys)}
 
     return resolve
+
+
+def report_inputs(wildcards):
+    """Every metrics file a report table reads (quality and timing), plus the report's own code."""
+    baselines = config["baselines"]["models"]
+    return {
+        "stats": f"metrics/{TASK}/dataset_stats.json",
+        "baselines": expand(f"metrics/{TASK}/{{m}}{{s}}.json", m=baselines, s=["", "_timing"]),
+        "backbones": [
+            f"metrics/{TASK}/backbones/{g}/{b}{s}.json"
+            for g, names in config["backbones"]["granularities"].items()
+            for b in names
+            for s in ("", "_timing", "_train_timing")
+        ],
+        "ner": expand("metrics/ner/{v}{s}.json", v=config["ner"]["variants"], s=["", "_timing"]),
+        "pair": expand("metrics/lcqmc/{b}{s}.json", b=config["pair"]["backbones"], s=["", "_timing"]),
+        "references": "config/references.yaml",
+        "script": "workflow/scripts/report.py",
+        "code": "src/zhbench/report.py",
+    }

@@ -1,17 +1,6 @@
 # The report regenerates every table from metrics files only.
 
 
-def report_inputs(wildcards):
-    return {
-        "stats": f"metrics/{TASK}/dataset_stats.json",
-        "baselines": expand(f"metrics/{TASK}/{{model}}.json", model=config["baselines"]["models"]),
-        "baseline_timings": expand(f"metrics/{TASK}/{{model}}_timing.json", model=config["baselines"]["models"]),
-        "references": "config/references.yaml",
-        "script": "workflow/scripts/report.py",
-        "code": "src/zhbench/report.py",
-    }
-
-
 rule report:
     input:
         unpack(report_inputs),

@@ -1,0 +1,85 @@
+# Ten transformer backbones through one training path, per granularity (char | word).
+# The feature cache (data/processed/features) is a side cache shared by the train and evaluate
+# stages, written atomically; it is no stage's output, so it never triggers a rerun.
+
+BACKBONES = ["bert", "albert", "t5", "xlnet", "electra", "roberta", "macbert", "ernie", "mengzi", "nezha"]
+BACKBONE_CODE = ["src/zhbench/train.py", "src/zhbench/features.py", "src/zhbench/models/backbones.py",
+                 "src/zhbench/models/nezha.py"]
+
+
+rule build_vocab:
+    input:
+        data=f"data/processed/{TASK}",
+        script="workflow/scripts/build_vocab.py",
+        code="src/zhbench/text/vocab.py",
+    output:
+        directory(f"models/{TASK}/vocab/{{granularity}}"),
+    params:
+        tracked=tracked("backbones.vocab.{granularity}"),
+    log:
+        "logs/build_vocab/{granularity}.log",
+    wildcard_constraints:
+        granularity="char|word",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python {input.script} --params params.yaml --granularity {wildcards.granularity} --data {input.data}"
+        " --out {output} --log {log}"
+
+
+rule train_backbone:
+    input:
+        data=f"data/processed/{TASK}",
+        vocab=f"models/{TASK}/vocab/{{granularity}}",
+        script="workflow/scripts/train_backbone.py",
+        code=BACKBONE_CODE,
+    output:
+        model=directory(f"models/{TASK}/backbones/{{granularity}}/{{backbone}}"),
+        curves=directory(f"metrics/{TASK}/curves/{{granularity}}/{{backbone}}"),
+        timing=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}_train_timing.json",
+    params:
+        tracked=tracked("seed", "backbones.size", "backbones.dropout", "backbones.train", "backbones.{backbone}"),
+    log:
+        "logs/train_backbone/{granularity}/{backbone}.log",
+    wildcard_constraints:
+        granularity="char|word",
+        backbone="|".join(BACKBONES),
+    threads: lambda w: config["backbones"]["train"]["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=240,
+    shell:
+        "python {input.script} --params params.yaml --backbone {wildcards.backbone}"
+        " --granularity {wildcards.granularity} --data {input.data} --vocab {input.vocab}"
+        " --cache data/processed/features --out {output.model} --curves {output.curves}"
+        " --timing {output.timing} --log {log}"
+
+
+rule evaluate_backbone:
+    input:
+        data=f"data/processed/{TASK}",
+        model=f"models/{TASK}/backbones/{{granularity}}/{{backbone}}",
+        script="workflow/scripts/evaluate_backbone.py",
+        code=["src/zhbench/evaluate.py", *BACKBONE_CODE],
+    output:
+        metrics=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}.json",
+        timing=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}_timing.json",
+        confusion=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}_confusion.csv",
+        figure="reports/figures/confusion_{granularity}_{backbone}.png",
+    params:
+        tracked=tracked("profile", "data.variant"),
+    log:
+        "logs/evaluate_backbone/{granularity}/{backbone}.log",
+    wildcard_constraints:
+        granularity="char|word",
+        backbone="|".join(BACKBONES),
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "python {input.script} --params params.yaml --data {input.data} --model-dir {input.model}"
+        " --cache data/processed/features --metrics {output.metrics} --timing {output.timing}"
+        " --confusion {output.confusion} --figure {output.figure} --log {log}"
