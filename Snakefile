@@ -15,6 +15,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/baselines.smk"
 include: "workflow/rules/backbones.smk"
+include: "workflow/rules/compress.smk"
 include: "workflow/rules/tasks.smk"
 include: "workflow/rules/report.smk"
 

@@ -33,6 +33,12 @@ def report_inputs(wildcards):
             for b in names
             for s in ("", "_timing", "_train_timing")
         ],
+        "quantize": expand(f"metrics/{TASK}/quantize/char/{{b}}{{s}}.json", b=config["quantize"]["backbones"],
+                           s=["", "_timing"]),
+        "distill": [f"metrics/{TASK}/distill/char_tsv.json", f"metrics/{TASK}/students/char/textcnn.json",
+                    f"metrics/{TASK}/students/char/textcnn_timing.json"],
+        "fastbert": expand(f"metrics/{TASK}/fastbert/char/{{b}}{{s}}.json", b=config["fastbert"]["backbones"],
+                           s=["", "_timing"]),
         "ner": expand("metrics/ner/{v}{s}.json", v=config["ner"]["variants"], s=["", "_timing"]),
         "pair": expand("metrics/lcqmc/{b}{s}.json", b=config["pair"]["backbones"], s=["", "_timing"]),
         "references": "config/references.yaml",

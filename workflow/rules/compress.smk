@@ -1,0 +1,106 @@
+# Compression of a trained char-level backbone: int8 quantization (torch and ONNX Runtime),
+# BERT -> TextCNN knowledge distillation through a distill TSV, FastBERT early exit.
+
+TEACHERS = f"models/{TASK}/backbones/char"
+
+
+rule quantize:
+    input:
+        data=f"data/processed/{TASK}",
+        model=f"{TEACHERS}/{{backbone}}",
+        script="workflow/scripts/quantize.py",
+        code="src/zhbench/quantize.py",
+    output:
+        torch=directory(f"models/{TASK}/quantized/char/{{backbone}}_int8"),
+        onnx=directory(f"models/{TASK}/quantized/char/{{backbone}}_onnx"),
+        metrics=f"metrics/{TASK}/quantize/char/{{backbone}}.json",
+        timing=f"metrics/{TASK}/quantize/char/{{backbone}}_timing.json",
+    params:
+        tracked=tracked("seed", "quantize"),
+    log:
+        "logs/quantize/char_{backbone}.log",
+    wildcard_constraints:
+        backbone="|".join(BACKBONES),
+    threads: lambda w: config["quantize"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "python {input.script} --params params.yaml --model {input.model} --data {input.data} --granularity char"
+        " --out-torch {output.torch} --out-onnx {output.onnx} --metrics {output.metrics}"
+        " --timing {output.timing} --log {log}"
+
+
+rule distill_tsv:
+    input:
+        data=f"data/processed/{TASK}",
+        teacher=lambda w: f"{TEACHERS}/{config['distill']['teacher']}",
+        script="workflow/scripts/distill_tsv.py",
+        code="src/zhbench/distill.py",
+    output:
+        tsv=directory("data/processed/distill/char"),
+        summary=f"metrics/{TASK}/distill/char_tsv.json",
+    params:
+        tracked=tracked("seed", "distill.teacher", "distill.threads", "distill.teacher_batch_size"),
+    log:
+        "logs/distill_tsv/char.log",
+    threads: lambda w: config["distill"]["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    shell:
+        "python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
+        " --granularity char --out {output.tsv} --summary {output.summary} --log {log}"
+
+
+rule train_student:
+    input:
+        data=f"data/processed/{TASK}",
+        distill="data/processed/distill/char",
+        teacher=lambda w: f"{TEACHERS}/{config['distill']['teacher']}",
+        script="workflow/scripts/train_student.py",
+        code=["src/zhbench/distill.py", "src/zhbench/models/textcnn.py"],
+    output:
+        model=directory(f"models/{TASK}/students/char/textcnn"),
+        metrics=f"metrics/{TASK}/students/char/textcnn.json",
+        confusion=f"metrics/{TASK}/students/char/textcnn_confusion.csv",
+        figure="reports/figures/confusion_char_textcnn.png",
+        timing=f"metrics/{TASK}/students/char/textcnn_timing.json",
+    params:
+        tracked=tracked("seed", "distill.alpha", "distill.temperature", "distill.student", "distill.train",
+                        "distill.timing_rows"),
+    log:
+        "logs/train_student/char_textcnn.log",
+    threads: lambda w: config["distill"]["train"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    shell:
+        "python {input.script} --params params.yaml --teacher {input.teacher} --distill {input.distill}"
+        " --data {input.data} --granularity char --out {output.model} --metrics {output.metrics}"
+        " --confusion-csv {output.confusion} --confusion-png {output.figure} --timing {output.timing} --log {log}"
+
+
+rule fastbert:
+    input:
+        data=f"data/processed/{TASK}",
+        teacher=f"{TEACHERS}/{{backbone}}",
+        script="workflow/scripts/fastbert.py",
+        code="src/zhbench/models/fastbert.py",
+    output:
+        model=directory(f"models/{TASK}/fastbert/char/{{backbone}}"),
+        metrics=f"metrics/{TASK}/fastbert/char/{{backbone}}.json",
+        timing=f"metrics/{TASK}/fastbert/char/{{backbone}}_timing.json",
+    params:
+        tracked=tracked("seed", "fastbert"),
+    log:
+        "logs/fastbert/char_{backbone}.log",
+    wildcard_constraints:
+        backbone="|".join(BACKBONES),
+    threads: lambda w: config["fastbert"]["train"]["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=60,
+    shell:
+        "python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
+        " --granularity char --out {output.model} --metrics {output.metrics} --timing {output.timing} --log {log}"
