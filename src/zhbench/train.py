@@ -141,7 +141,9 @@ def make_train_batches(train: Features, cfg: TrainConfig, generator: torch.Gener
     batch is still trimmed to its longest row)."""
     rank, world = dist_info()
     if world > 1:
-        return DistributedBatches(len(train), cfg.batch_size, cfg.seed, rank, world)
+        # batch_size is the global batch: each rank takes its share, so N processes take the same
+        # optimiser steps with the same learning-rate schedule as one.
+        return DistributedBatches(len(train), max(1, cfg.batch_size // world), cfg.seed, rank, world)
     if cfg.dynamic_padding:
         return BucketBatches(train.lengths, cfg.batch_size, generator)
     return ShuffledBatches(len(train), cfg.batch_size, generator)

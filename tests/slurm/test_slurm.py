@@ -236,8 +236,10 @@ def test_smoke_pipeline_on_slurm_matches_local_run(slurm_cluster, tmp_path):
     sys.stderr.write(f"local run: exit {local_rc} after {time.monotonic() - t0:.0f} s\n")
     assert local_rc == 0, (local / "snakemake-local.log").read_text()[-6000:]
 
-    jobs = assert_ran_through_slurm(on_slurm, {"rule_download", "rule_preprocess", "rule_report"})
-    assert len(jobs) >= 4, jobs
+    # At least one job of each stage family the smoke DAG always has (download may become a localrule:
+    # compute nodes often have no internet).
+    jobs = assert_ran_through_slurm(
+        on_slurm, {"rule_preprocess", "rule_train_baseline", "rule_evaluate_baseline", "rule_report"})
 
     slurm_metrics, local_metrics = quality_metrics(on_slurm), quality_metrics(local)
     assert slurm_metrics, "the SLURM run wrote no quality metrics"

@@ -40,18 +40,22 @@ rule train_backbone:
         curves=directory(f"metrics/{TASK}/curves/{{granularity}}/{{backbone}}"),
         timing=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}_train_timing.json",
     params:
-        tracked=tracked("seed", "backbones.size", "backbones.dropout", "backbones.train", "backbones.{backbone}"),
+        nproc=config["backbones"]["nproc_per_node"],
+        tracked=tracked("seed", "backbones.size", "backbones.dropout", "backbones.nproc_per_node",
+                        "backbones.train", "backbones.{backbone}"),
     log:
         "logs/train_backbone/{granularity}/{backbone}.log",
     wildcard_constraints:
         granularity="char|word",
         backbone="|".join(BACKBONES),
-    threads: lambda w: config["backbones"]["train"]["threads"]
+    threads: lambda w: config["backbones"]["train"]["threads"] * config["backbones"]["nproc_per_node"]
     resources:
-        mem_mb=3000,
+        mem_mb=lambda w: 3000 * config["backbones"]["nproc_per_node"],
         runtime=240,
     shell:
-        "python {input.script} --params params.yaml --backbone {wildcards.backbone}"
+        # --standalone: a private rendezvous on a free port, so parallel jobs never collide.
+        "torchrun --standalone --nproc_per_node {params.nproc} {input.script} --params params.yaml"
+        " --backbone {wildcards.backbone}"
         " --granularity {wildcards.granularity} --data {input.data} --vocab {input.vocab}"
         " --cache data/processed/features --out {output.model} --curves {output.curves}"
         " --timing {output.timing} --log {log}"

@@ -1,6 +1,7 @@
 """Stage train_backbone: fine-tune one backbone (scratch mini or pretrained) on one granularity.
 
-Writes the checkpoint (save_pretrained layout + head + zhbench.json + tokenizer.json), the training
+Runs under `torchrun --nproc_per_node N` (the rule's command): with N > 1 every process joins a
+DistributedDataParallel group (gloo on CPU, nccl on GPU) and only rank 0 writes anything. Writes the checkpoint (save_pretrained layout + head + zhbench.json + tokenizer.json), the training
 curves (train.csv, eval.csv) and the measured times; quality metrics come from evaluate_backbone.
 """
 from __future__ import annotations
@@ -37,7 +38,33 @@ def build_parser():
     return p
 
 
+def init_distributed() -> int:
+    """Join the process group torchrun describes in the environment; returns this process's rank."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return 0
+    import torch.distributed as dist
+
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+    dist.init_process_group(backend=backend)
+    return dist.get_rank()
+
+
 def run(args, params):
+    rank = init_distributed()
+    try:
+        train_and_save(args, params, rank)
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def train_and_save(args, params, rank: int):
     from zhbench.models.backbones import SequenceClassifier, build_backbone, save_classifier
 
     seed = int(P.section(params, "seed"))
@@ -69,6 +96,8 @@ def run(args, params):
                    n_params / 1e6, vocab_size)
 
     result = train(model, train_f, dev_f, cfg, curves_dir=args.curves, progress=not args.no_progress)
+    if rank != 0:  # every rank ends with the same weights; one checkpoint is written
+        return
 
     extra = {
         "backbone": args.backbone, "granularity": args.granularity, "labels": labels, "max_len": cfg.max_len,
