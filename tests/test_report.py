@@ -444,3 +444,47 @@ def test_references_cover_the_write_up_numbers():
         assert "source" in refs["thucnews10"][section_]
     for top in ("cached_features", "device_speed", "lcqmc"):
         assert "source" in refs[top]
+
+
+# --- the determinism check's comparison --------------------------------------------------------------
+
+def _reproduce_check():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("reproduce_check", ROOT / "workflow" / "reproduce_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reproduce_check_compares_quality_and_tables_but_not_timings(fixture_root, built, tmp_path):
+    import shutil
+
+    check = _reproduce_check()
+    runs = []
+    for name in ("run1", "run2"):
+        d = tmp_path / name
+        shutil.copytree(fixture_root / "metrics", d / "metrics")
+        (d / "reports").mkdir()
+        (d / "reports" / "report.md").write_text(built[0], encoding="utf-8")
+        runs.append(d)
+    assert check.compare(*runs) == []
+
+    # new times and a new commit in run 2: still reproducible
+    (runs[1] / "metrics/thucnews10/fastbert/char/bert_timing.json").write_text("{}", encoding="utf-8")
+    md2 = build_md(runs[1], prov={**PROVENANCE, "git_commit": "ffff0000"})
+    (runs[1] / "reports/report.md").write_text(md2, encoding="utf-8")
+    assert md2 != built[0] and check.compare(*runs) == []
+
+    # one quality number differs: both the metrics file and the report table are reported
+    path = runs[1] / "metrics/lcqmc/bert.json"
+    path.write_text(path.read_text(encoding="utf-8").replace('"eval_accuracy": 0.39', '"eval_accuracy": 0.4'),
+                    encoding="utf-8")
+    (runs[1] / "reports/report.md").write_text(build_md(runs[1]), encoding="utf-8")
+    problems = check.compare(*runs)
+    assert problems[0] == "lcqmc/bert.json: quality metrics differ".replace("lcqmc", "metrics/lcqmc")
+    assert "tables differ outside the timing/provenance fences" in problems[1] and "+| `bert` |" in problems[1]
+
+    # a metrics file only one run wrote
+    (runs[0] / "metrics/extra.json").write_text("{}", encoding="utf-8")
+    assert "metrics/extra.json: written by only one of the two runs" in check.compare(*runs)

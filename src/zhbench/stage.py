@@ -19,7 +19,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, KeyError, FileNotFou
 def parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    p.add_argument("--log", default=None, help="log file for this stage (logs/<stage>/...)")
+    p.add_argument("--log-file", default=None, help="log file for this stage (logs/<stage>/...)")
     return p
 
 
@@ -29,7 +29,7 @@ def entry_point(fn: Callable[[argparse.Namespace, dict], None], build_parser: Ca
     @functools.wraps(fn)
     def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
-        setup_logging(args.log)
+        setup_logging(args.log_file)
         try:
             params = P.load(args.params)
             fn(args, params)

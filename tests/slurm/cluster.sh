@@ -20,7 +20,7 @@
 # Slurm does not pass a non-default SLURM_CONF into batch jobs, so `srun` inside a job (which is how the
 # plugin starts each rule) would find no configuration. Both carry a marker line; `up` refuses to overwrite
 # a slurm.conf without it, so this script cannot clobber a real cluster's configuration.
-set -euo pipefail
+set -Eeuo pipefail   # -E: the ERR trap in up() also fires inside the functions it calls
 
 SCRATCH=${ZHBENCH_SLURM_DIR:-/tmp/zhbench-slurm}
 WITH_DBD=${WITH_DBD:-1}

@@ -26,7 +26,7 @@ rule build_vocab:
         runtime=10,
     shell:
         "python {input.script} --params params.yaml --granularity {wildcards.granularity} --data {input.data}"
-        " --out {output} --log {log}"
+        " --out {output} --log-file {log}"
 
 
 rule train_backbone:
@@ -58,7 +58,7 @@ rule train_backbone:
         " --backbone {wildcards.backbone}"
         " --granularity {wildcards.granularity} --data {input.data} --vocab {input.vocab}"
         " --cache data/processed/features --out {output.model} --curves {output.curves}"
-        " --timing {output.timing} --log {log}"
+        " --timing {output.timing} --log-file {log}"
 
 
 rule evaluate_backbone:
@@ -86,4 +86,4 @@ rule evaluate_backbone:
     shell:
         "python {input.script} --params params.yaml --data {input.data} --model-dir {input.model}"
         " --cache data/processed/features --metrics {output.metrics} --timing {output.timing}"
-        " --confusion {output.confusion} --figure {output.figure} --log {log}"
+        " --confusion {output.confusion} --figure {output.figure} --log-file {log}"

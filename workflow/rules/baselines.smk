@@ -24,7 +24,7 @@ rule train_baseline:
         model="|".join(BASELINES),
     shell:
         "python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
-        " --out {output.model} --log {log}"
+        " --out {output.model} --log-file {log}"
 
 
 rule evaluate_baseline:
@@ -51,4 +51,4 @@ rule evaluate_baseline:
     shell:
         "python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
         " --model-dir {input.model} --metrics {output.metrics} --timing {output.timing}"
-        " --confusion {output.confusion} --figure {output.figure} --log {log}"
+        " --confusion {output.confusion} --figure {output.figure} --log-file {log}"

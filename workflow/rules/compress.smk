@@ -28,7 +28,7 @@ rule quantize:
     shell:
         "python {input.script} --params params.yaml --model {input.model} --data {input.data} --granularity char"
         " --out-torch {output.torch} --out-onnx {output.onnx} --metrics {output.metrics}"
-        " --timing {output.timing} --log {log}"
+        " --timing {output.timing} --log-file {log}"
 
 
 rule distill_tsv:
@@ -50,7 +50,7 @@ rule distill_tsv:
         runtime=60,
     shell:
         "python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
-        " --granularity char --out {output.tsv} --summary {output.summary} --log {log}"
+        " --granularity char --out {output.tsv} --summary {output.summary} --log-file {log}"
 
 
 rule train_student:
@@ -78,7 +78,7 @@ rule train_student:
     shell:
         "python {input.script} --params params.yaml --teacher {input.teacher} --distill {input.distill}"
         " --data {input.data} --granularity char --out {output.model} --metrics {output.metrics}"
-        " --confusion-csv {output.confusion} --confusion-png {output.figure} --timing {output.timing} --log {log}"
+        " --confusion-csv {output.confusion} --confusion-png {output.figure} --timing {output.timing} --log-file {log}"
 
 
 rule fastbert:
@@ -103,4 +103,4 @@ rule fastbert:
         runtime=60,
     shell:
         "python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
-        " --granularity char --out {output.model} --metrics {output.metrics} --timing {output.timing} --log {log}"
+        " --granularity char --out {output.model} --metrics {output.metrics} --timing {output.timing} --log-file {log}"

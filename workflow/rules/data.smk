@@ -16,7 +16,7 @@ rule download:
         runtime=10,
     shell:
         "python {input.script} --params params.yaml --variant-key data.variant"
-        " --out {output} --log {log}"
+        " --out {output} --log-file {log}"
 
 
 rule preprocess:
@@ -37,4 +37,4 @@ rule preprocess:
         runtime=15,
     shell:
         "python {input.script} --params params.yaml --raw {input.raw} --out {output.data}"
-        " --stats {output.stats} --stopwords {input.stopwords} --log {log}"
+        " --stats {output.stats} --stopwords {input.stopwords} --log-file {log}"

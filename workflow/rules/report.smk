@@ -17,4 +17,4 @@ rule report:
         runtime=10,
     shell:
         "python {input.script} --params params.yaml --metrics metrics --references {input.references}"
-        " --out {output.report} --provenance {output.provenance} --log {log}"
+        " --out {output.report} --provenance {output.provenance} --log-file {log}"

@@ -30,7 +30,7 @@ rule download_task_data:
         mem_mb=500,
         runtime=10,
     shell:
-        "python {input.script} --params params.yaml --variant {params.variant} --out {output} --log {log}"
+        "python {input.script} --params params.yaml --variant {params.variant} --out {output} --log-file {log}"
 
 
 rule train_ner:
@@ -53,7 +53,7 @@ rule train_ner:
         runtime=180,
     shell:
         "python {input.script} --params params.yaml --variant {wildcards.variant} --train {params.train}"
-        " --out {output} --log {log}"
+        " --out {output} --log-file {log}"
 
 
 rule evaluate_ner:
@@ -80,7 +80,7 @@ rule evaluate_ner:
     shell:
         "python {input.script} --params params.yaml --variant {wildcards.variant} --model {input.model}"
         " --eval {params.eval} --metrics {output.metrics} --timing {output.timing}"
-        " --predictions {output.predictions} --log {log}"
+        " --predictions {output.predictions} --log-file {log}"
 
 
 rule train_pair:
@@ -102,7 +102,7 @@ rule train_pair:
         runtime=120,
     shell:
         "python {input.script} --params params.yaml --backbone {wildcards.backbone}"
-        " --train {input.raw}/dev.txt --out {output} --log {log}"
+        " --train {input.raw}/dev.txt --out {output} --log-file {log}"
 
 
 rule evaluate_pair:
@@ -126,4 +126,4 @@ rule evaluate_pair:
         runtime=30,
     shell:
         "python {input.script} --params params.yaml --model {input.model} --eval {input.raw}/test.txt"
-        " --metrics {output.metrics} --timing {output.timing} --log {log}"
+        " --metrics {output.metrics} --timing {output.timing} --log-file {log}"
