@@ -56,8 +56,14 @@ def make_smoke_project(dest: Path, profile: str = "smoke") -> Path:
     return dest
 
 
+# Files under metrics/ that describe the run, not its results: provenance.json records the scratch
+# repo's git commit and the machine.
+NOT_QUALITY = {"provenance.json"}
+
+
 def quality_metrics(project: Path) -> dict[str, bytes]:
-    """Every quality-metrics file's bytes (timings and provenance excluded: they never repeat exactly)."""
-    return {str(p.relative_to(project)): p.read_bytes()
-            for p in sorted((project / "metrics").rglob("*.json"))
-            if not p.name.endswith("_timing.json") and p.name != "provenance.json"}
+    """Every file under metrics/ (JSON, confusion and curve CSVs) except measured times
+    (*_timing.json), which never repeat exactly, and the run's provenance."""
+    root = project / "metrics"
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and not p.name.endswith("_timing.json") and p.name not in NOT_QUALITY}

@@ -19,16 +19,14 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smk(tmp_path_factory) -> Path:
-    project = make_smoke_project(tmp_path_factory.mktemp("e2e") / "snakemake")
-    run(["snakemake", "--cores", "2", "all"], cwd=project, timeout=1500)
-    return project
+def smk(smoke_local) -> Path:
+    return smoke_local
 
 
 @pytest.fixture(scope="module")
 def dvc(tmp_path_factory) -> Path:
     project = make_smoke_project(tmp_path_factory.mktemp("e2e") / "dvc")
-    run(["dvc", "repro"], cwd=project, timeout=1500)
+    run(["dvc", "repro"], cwd=project, timeout=2400)
     return project
 
 

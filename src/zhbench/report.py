@@ -854,8 +854,8 @@ th, td { border: 1px solid #bbb; padding: 3px 7px; text-align: left; }
 th { background: #eef; } tbody tr:nth-child(even) { background: #f7f7f7; }
 caption { caption-side: top; text-align: left; font-style: italic; padding: 4px 0; max-width: 1100px; }
 code { background: #f2f2f2; padding: 0 2px; }
-figure { display: inline-block; vertical-align: top; margin: 0.5em 1em 0.5em 0; max-width: 100%; }
-figcaption { font-size: 12px; color: #555; } img { max-width: 100%; border: 1px solid #ddd; }
+figure { display: inline-block; vertical-align: top; margin: 0.5em 1% 0.5em 0; width: 48%; }
+figcaption { font-size: 12px; color: #555; } img { width: 100%; height: auto; border: 1px solid #ddd; }
 div.timing, div.provenance { border-left: 4px solid #e9a23b; padding-left: 12px; }
 p.fence-note { color: #a66a00; font-size: 12px; margin: 4px 0; }
 p.missing { color: #b00; }
