@@ -367,7 +367,8 @@ def section_quantization(inp: ReportInputs) -> Section:
         rows = []
         for variant, size_key in (("fp32", "fp32_bytes"), ("torch_int8", "torch_int8_bytes"),
                                   ("ort_int8", "ort_int8_bytes")):
-            rows.append([f"`{variant}`", pct(acc.get(variant)), pct(agree.get(variant)) if variant != "fp32" else "100.00",
+            agreement = "100.00" if variant == "fp32" else pct(agree.get(variant))
+            rows.append([f"`{variant}`", pct(acc.get(variant)), agreement,
                          mb(sizes.get(size_key)), mb(base_sizes.get(size_key)), pct(ref_acc.get(variant)),
                          mb(ref_size.get(variant)), delta_pp(acc.get(variant), ref_acc.get(variant))])
         sec.blocks += [
@@ -375,7 +376,8 @@ def section_quantization(inp: ReportInputs) -> Section:
                   ["variant", "test acc %", "agreement with fp32 %", "size MiB (ours, trained)",
                    "size MiB (base config)", "write-up test acc %", "write-up size MiB", "Δ acc vs write-up (pp)"],
                   rows,
-                  caption=f"`{m['model']}`, {trained['test_rows']} test rows. Ours: {ours_line(inp.profile, inp.variant)}, "
+                  caption=f"`{m['model']}`, {trained['test_rows']} test rows. "
+                          f"Ours: {ours_line(inp.profile, inp.variant)}, "
                           f"a `{trained.get('size', '?')}` backbone trained from scratch; the base-config column is "
                           "the write-up's architecture with random weights (real sizes, accuracy n/a). "
                           f"Write-up: {inp.ref(TASK, 'quantize', 'source')} (torch int8 only; it has no ONNX Runtime "
@@ -399,7 +401,8 @@ def _quantize_latency_table(name: str, timing: dict) -> Table:
                  ["model", "batch", "fp32 ms/sample", "torch int8 ms/sample", "ORT int8 ms/sample",
                   "torch int8 speed-up ×", "ORT int8 speed-up ×"], rows,
                  caption=f"Measured on {timing.get('device', '?')}, {timing.get('threads', '?')} threads, sequence "
-                         f"length {timing.get('seq_len', '?')}; changes run to run. The write-up gives no int8 latency.")
+                         f"length {timing.get('seq_len', '?')}; changes run to run. "
+                         "The write-up gives no int8 latency.")
 
 
 def section_distillation(inp: ReportInputs) -> Section:
@@ -513,7 +516,8 @@ def _fastbert_blocks(inp: ReportInputs, name: str) -> list:
                                     "speed 1 is stated as 5.64×, though its own times give 0.0375/0.0062 = 6.05×."))
     if inp.figures_dir is not None:
         plots.plot_fastbert_speed(curves, inp.figures_dir / f"fastbert_speed_{name}.png")
-    fenced.append(Figure(f"figures/fastbert_speed_{name}.png", f"FastBERT ({name}): accuracy and speed-up against speed"))
+    fenced.append(Figure(f"figures/fastbert_speed_{name}.png",
+                         f"FastBERT ({name}): accuracy and speed-up against speed"))
     return blocks + [Fenced("timing", fenced), regenerate(*cmd)]
 
 
