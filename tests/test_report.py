@@ -482,9 +482,9 @@ def test_reproduce_check_compares_quality_and_tables_but_not_timings(fixture_roo
                     encoding="utf-8")
     (runs[1] / "reports/report.md").write_text(build_md(runs[1]), encoding="utf-8")
     problems = check.compare(*runs)
-    assert problems[0] == "metrics/lcqmc/bert.json: quality metrics differ"
+    assert problems[0].endswith("lcqmc/bert.json: quality metrics differ")  # helpers names files under metrics/
     assert "tables differ outside the timing/provenance fences" in problems[1] and "+| `bert` |" in problems[1]
 
     # a metrics file only one run wrote
     (runs[0] / "metrics/extra.json").write_text("{}", encoding="utf-8")
-    assert "metrics/extra.json: written by only one of the two runs" in check.compare(*runs)
+    assert any(p.endswith("extra.json: written by only one of the two runs") for p in check.compare(*runs))
