@@ -87,3 +87,27 @@ rule evaluate_backbone:
         "python {input.script} --params params.yaml --data {input.data} --model-dir {input.model}"
         " --cache data/processed/features --metrics {output.metrics} --timing {output.timing}"
         " --confusion {output.confusion} --figure {output.figure} --log-file {log}"
+
+
+rule cache_timing:
+    input:
+        data=f"data/processed/{TASK}",
+        vocab=f"models/{TASK}/vocab/char",
+        script="workflow/scripts/cache_timing.py",
+        code=["src/zhbench/cache_timing.py", *BACKBONE_CODE],
+    output:
+        metrics=f"metrics/{TASK}/cache/{{backbone}}.json",
+        timing=f"metrics/{TASK}/cache/{{backbone}}_timing.json",
+    params:
+        tracked=tracked("seed", "data.variant", "cache_timing"),
+    log:
+        "logs/cache_timing/{backbone}.log",
+    wildcard_constraints:
+        backbone="|".join(BACKBONES),
+    threads: lambda w: config["cache_timing"]["threads"]
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "python {input.script} --params params.yaml --backbone {wildcards.backbone} --data {input.data}"
+        " --vocab {input.vocab} --metrics {output.metrics} --timing {output.timing} --log-file {log}"

@@ -33,6 +33,8 @@ def report_inputs(wildcards):
             for b in names
             for s in ("", "_timing", "_train_timing")
         ],
+        "cache": expand(f"metrics/{TASK}/cache/{{b}}{{s}}.json", b=config["cache_timing"]["backbones"],
+                        s=["", "_timing"]),
         "quantize": expand(f"metrics/{TASK}/quantize/char/{{b}}{{s}}.json", b=config["quantize"]["backbones"],
                            s=["", "_timing"]),
         "distill": [f"metrics/{TASK}/distill/char_tsv.json", f"metrics/{TASK}/students/char/textcnn.json",
