@@ -41,14 +41,16 @@ def run(cmd: list[str], cwd: Path, timeout: float = 900, check: bool = True, **e
     return proc
 
 
-def make_smoke_project(dest: Path, profile: str = "smoke") -> Path:
-    """Copy the project into `dest` as a new git repo (DVC needs one) with `profile` applied."""
+def make_smoke_project(dest: Path, profile: str | None = "smoke") -> Path:
+    """Copy the project into `dest` as a new git repo (DVC needs one) with `profile` applied
+    (None: keep params.yaml, the default profile)."""
     dest.mkdir(parents=True, exist_ok=True)
     for rel in project_files():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / rel, target)
-    run([sys.executable, "-m", "zhbench.cli", "profile", "apply", profile], cwd=dest)
+    if profile is not None:
+        run([sys.executable, "-m", "zhbench.cli", "profile", "apply", profile], cwd=dest)
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=zhbench-test", "-c", "user.email=test@localhost",
                  "commit", "-q", "-m", "scratch project"]):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import ROOT, run
+from helpers import ROOT, make_smoke_project, run
 
 SNAKEMAKE_ONLY_RULES = {"all"}  # the target rule has no command
 
@@ -34,14 +34,16 @@ def snakemake_jobs(project: Path) -> dict[str, dict]:
     return jobs
 
 
-def snakemake_tracked_params(project: Path, rule: str, wildcards: dict) -> set[str]:
+def snakemake_tracked_params(project: Path, jobs: dict[str, dict]) -> dict[str, set[str]]:
+    """The dotted params keys each job's rule tracks (its `tracked` params), keyed like `jobs`."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
     with SnakemakeApi(OutputSettings()) as api:
         wf = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=project / "Snakefile",
                           workdir=project)
-        return set(wf._workflow.get_rule(rule).params.tracked(wildcards))
+        return {cmd: set(wf._workflow.get_rule(job["rule"]).params.tracked(job["wildcards"]))
+                for cmd, job in jobs.items()}
 
 
 def dvc_stages(project: Path) -> dict[str, dict]:
@@ -62,9 +64,15 @@ def dvc_stages(project: Path) -> dict[str, dict]:
     return stages
 
 
+@pytest.fixture(scope="module", params=[None, "smoke"], ids=["default", "smoke"])
+def project(request, tmp_path_factory) -> Path:
+    """A clean copy: the working tree may hold a run in progress (incomplete outputs)."""
+    return make_smoke_project(tmp_path_factory.mktemp("parity") / "project", profile=request.param)
+
+
 @pytest.fixture(scope="module")
-def both():
-    return snakemake_jobs(ROOT), dvc_stages(ROOT)
+def both(project):
+    return snakemake_jobs(project), dvc_stages(project)
 
 
 def test_same_commands(both):
@@ -81,16 +89,15 @@ def test_same_deps_and_outs(both):
         assert job["outs"] == stage["outs"], f"{stage['name']}: outs differ"
 
 
-def test_same_params(both):
+def test_same_params(both, project):
     smk, dvc = both
-    for cmd, job in smk.items():
-        tracked = snakemake_tracked_params(ROOT, job["rule"], job["wildcards"])
+    for cmd, tracked in snakemake_tracked_params(project, smk).items():
         assert tracked == dvc[cmd]["params"], f"{dvc[cmd]['name']}: params differ"
 
 
-def test_every_dvc_stage_has_its_params_in_params_yaml():
-    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    for stage in dvc_stages(ROOT).values():
+def test_every_dvc_stage_has_its_params_in_params_yaml(both, project):
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    for stage in both[1].values():
         for key in stage["params"]:
             node = params
             for part in key.split("."):
