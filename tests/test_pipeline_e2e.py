@@ -45,6 +45,15 @@ def dvc_planned_stages(project: Path) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", out))
 
 
+def report_figures(project: Path) -> list[str]:
+    """The figures the report stage draws itself (it reruns with the report)."""
+    params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
+    curves = [f"reports/figures/curves_{g}_{b}.png" for g, names in params["backbones"]["granularities"].items()
+              for b in names]
+    return curves + ["reports/figures/accuracy_vs_latency.png"] + [
+        f"reports/figures/fastbert_speed_{b}.png" for b in params["fastbert"]["backbones"]]
+
+
 def edit_params(project: Path, dotted: str, value) -> bytes:
     path = project / "params.yaml"
     original = path.read_bytes()
@@ -93,7 +102,8 @@ def test_changing_one_models_param_reruns_only_that_model_snakemake(smk):
     assert planned == {"models/thucnews10/fasttext_char", "metrics/thucnews10/fasttext_char.json",
                        "metrics/thucnews10/fasttext_char_timing.json",
                        "metrics/thucnews10/fasttext_char_confusion.csv",
-                       "reports/figures/confusion_fasttext_char.png", "reports/report.md"}
+                       "reports/figures/confusion_fasttext_char.png", "reports/report.md", "reports/report.html",
+                       "metrics/provenance.json", *report_figures(smk)}
 
 
 def test_changing_one_models_param_reruns_only_that_model_dvc(dvc):

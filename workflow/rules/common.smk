@@ -43,7 +43,27 @@ def report_inputs(wildcards):
                            s=["", "_timing"]),
         "ner": expand("metrics/ner/{v}{s}.json", v=config["ner"]["variants"], s=["", "_timing"]),
         "pair": expand("metrics/lcqmc/{b}{s}.json", b=config["pair"]["backbones"], s=["", "_timing"]),
+        "curves": [
+            f"metrics/{TASK}/curves/{g}/{b}" for g, names in config["backbones"]["granularities"].items() for b in names
+        ],
+        "figures": [f"reports/figures/confusion_{m}.png" for m in baselines]
+        + [
+            f"reports/figures/confusion_{g}_{b}.png"
+            for g, names in config["backbones"]["granularities"].items()
+            for b in names
+        ]
+        + ["reports/figures/confusion_char_textcnn.png"],
         "references": "config/references.yaml",
         "script": "workflow/scripts/report.py",
         "code": "src/zhbench/report.py",
+        "plots": "src/zhbench/plots.py",
     }
+
+
+def report_figures():
+    """PNGs the report stage draws itself (the evaluate stages draw the confusion matrices)."""
+    curves = [
+        f"reports/figures/curves_{g}_{b}.png" for g, names in config["backbones"]["granularities"].items() for b in names
+    ]
+    fastbert = [f"reports/figures/fastbert_speed_{b}.png" for b in config["fastbert"]["backbones"]]
+    return curves + ["reports/figures/accuracy_vs_latency.png"] + fastbert

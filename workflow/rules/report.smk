@@ -6,9 +6,22 @@ rule report:
         unpack(report_inputs),
     output:
         report="reports/report.md",
+        html="reports/report.html",
         provenance="metrics/provenance.json",
+        figures=report_figures(),
     params:
-        tracked=tracked("profile", "baselines.models"),
+        tracked=tracked(
+            "profile",
+            "data.variant",
+            "baselines.models",
+            "backbones.size",
+            "backbones.granularities",
+            "quantize.backbones",
+            "fastbert.backbones",
+            "cache_timing.backbones",
+            "ner.variants",
+            "pair.backbones",
+        ),
     log:
         "logs/report.log",
     threads: 1
@@ -17,4 +30,4 @@ rule report:
         runtime=10,
     shell:
         "python {input.script} --params params.yaml --metrics metrics --references {input.references}"
-        " --out {output.report} --provenance {output.provenance} --log-file {log}"
+        " --out {output.report} --html {output.html} --provenance {output.provenance} --log-file {log}"
