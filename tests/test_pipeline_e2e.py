@@ -130,3 +130,21 @@ def test_report_numbers_come_from_metrics_files(smk, tmp_path):
          "--references", "config/references.yaml", "--out", str(out)], cwd=smk)
     assert "| `fasttext_char` | char |" in out.read_text(encoding="utf-8")
     assert "12.35" in out.read_text(encoding="utf-8")
+
+
+def test_dvc_metrics_diff_shows_nothing_then_exactly_what_changed(dvc):
+    """The reference-run flow: commit metrics + dvc.lock; an unchanged `dvc repro` diffs to nothing; a
+    changed param reruns its stages and `dvc metrics diff` names exactly the metrics that moved."""
+    run(["git", "add", "-A"], cwd=dvc)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "reference run"], cwd=dvc)
+    run(["dvc", "repro"], cwd=dvc)
+    assert json.loads(run(["dvc", "metrics", "diff", "--json"], cwd=dvc).stdout or "{}") == {}
+
+    original = edit_params(dvc, "baselines.fasttext_char.epoch", 9)
+    try:
+        run(["dvc", "repro"], cwd=dvc, timeout=900)
+        diff = json.loads(run(["dvc", "metrics", "diff", "--json"], cwd=dvc).stdout)
+    finally:
+        (dvc / "params.yaml").write_bytes(original)
+        run(["git", "checkout", "--", "."], cwd=dvc)
+    assert diff and set(diff) == {"metrics/thucnews10/fasttext_char.json"}, sorted(diff)
