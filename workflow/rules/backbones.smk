@@ -2,9 +2,24 @@
 # The feature cache (data/processed/features) is a side cache shared by the train and evaluate
 # stages, written atomically; it is no stage's output, so it never triggers a rerun.
 
-BACKBONES = ["bert", "albert", "t5", "xlnet", "electra", "roberta", "macbert", "ernie", "mengzi", "nezha"]
-BACKBONE_CODE = ["src/zhbench/train.py", "src/zhbench/features.py", "src/zhbench/models/backbones.py",
-                 "src/zhbench/models/nezha.py"]
+BACKBONES = [
+    "bert",
+    "albert",
+    "t5",
+    "xlnet",
+    "electra",
+    "roberta",
+    "macbert",
+    "ernie",
+    "mengzi",
+    "nezha",
+]
+BACKBONE_CODE = [
+    "src/zhbench/train.py",
+    "src/zhbench/features.py",
+    "src/zhbench/models/backbones.py",
+    "src/zhbench/models/nezha.py",
+]
 
 
 rule build_vocab:
@@ -14,16 +29,18 @@ rule build_vocab:
         code="src/zhbench/text/vocab.py",
     output:
         directory(f"models/{TASK}/vocab/{{granularity}}"),
-    params:
-        tracked=tracked("backbones.vocab.{granularity}"),
     log:
         "logs/build_vocab/{granularity}.log",
     wildcard_constraints:
         granularity="char|word",
+    conda:
+        "../envs/zhbench.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
+    params:
+        tracked=tracked("backbones.vocab.{granularity}"),
     shell:
         "python {input.script} --params params.yaml --granularity {wildcards.granularity} --data {input.data}"
         " --out {output} --log-file {log}"
@@ -39,19 +56,29 @@ rule train_backbone:
         model=directory(f"models/{TASK}/backbones/{{granularity}}/{{backbone}}"),
         curves=directory(f"metrics/{TASK}/curves/{{granularity}}/{{backbone}}"),
         timing=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}_train_timing.json",
-    params:
-        nproc=config["backbones"]["nproc_per_node"],
-        tracked=tracked("seed", "backbones.size", "backbones.dropout", "backbones.nproc_per_node",
-                        "backbones.train", "backbones.{backbone}"),
     log:
         "logs/train_backbone/{granularity}/{backbone}.log",
     wildcard_constraints:
         granularity="char|word",
         backbone="|".join(BACKBONES),
-    threads: lambda w: config["backbones"]["train"]["threads"] * config["backbones"]["nproc_per_node"]
+    conda:
+        "../envs/zhbench.yaml"
+    threads:
+        lambda w: config["backbones"]["train"]["threads"]
+        * config["backbones"]["nproc_per_node"]
     resources:
         mem_mb=lambda w: 3000 * config["backbones"]["nproc_per_node"],
         runtime=240,
+    params:
+        nproc=config["backbones"]["nproc_per_node"],
+        tracked=tracked(
+            "seed",
+            "backbones.size",
+            "backbones.dropout",
+            "backbones.nproc_per_node",
+            "backbones.train",
+            "backbones.{backbone}",
+        ),
     shell:
         # --standalone: a private rendezvous on a free port, so parallel jobs never collide.
         "torchrun --standalone --nproc_per_node {params.nproc} {input.script} --params params.yaml"
@@ -72,17 +99,19 @@ rule evaluate_backbone:
         timing=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}_timing.json",
         confusion=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}_confusion.csv",
         figure="reports/figures/confusion_{granularity}_{backbone}.png",
-    params:
-        tracked=tracked("profile", "data.variant"),
     log:
         "logs/evaluate_backbone/{granularity}/{backbone}.log",
     wildcard_constraints:
         granularity="char|word",
         backbone="|".join(BACKBONES),
+    conda:
+        "../envs/zhbench.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        tracked=tracked("profile", "data.variant"),
     shell:
         "python {input.script} --params params.yaml --data {input.data} --model-dir {input.model}"
         " --cache data/processed/features --metrics {output.metrics} --timing {output.timing}"
@@ -98,16 +127,18 @@ rule cache_timing:
     output:
         metrics=f"metrics/{TASK}/cache/{{backbone}}.json",
         timing=f"metrics/{TASK}/cache/{{backbone}}_timing.json",
-    params:
-        tracked=tracked("seed", "data.variant", "cache_timing"),
     log:
         "logs/cache_timing/{backbone}.log",
     wildcard_constraints:
         backbone="|".join(BACKBONES),
+    conda:
+        "../envs/zhbench.yaml"
     threads: lambda w: config["cache_timing"]["threads"]
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        tracked=tracked("seed", "data.variant", "cache_timing"),
     shell:
         "python {input.script} --params params.yaml --backbone {wildcards.backbone} --data {input.data}"
         " --vocab {input.vocab} --metrics {output.metrics} --timing {output.timing} --log-file {log}"

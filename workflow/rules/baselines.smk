@@ -1,7 +1,10 @@
 # Random Forest and fastText baselines: train, then evaluate on dev and test.
 
 BASELINES = ("random_forest", "fasttext_char", "fasttext_char_tuned", "fasttext_word")
-BASELINE_CODE = ["src/zhbench/models/fasttext_model.py", "src/zhbench/models/random_forest.py"]
+BASELINE_CODE = [
+    "src/zhbench/models/fasttext_model.py",
+    "src/zhbench/models/random_forest.py",
+]
 
 
 rule train_baseline:
@@ -11,17 +14,19 @@ rule train_baseline:
         code=BASELINE_CODE,
     output:
         model=directory(f"models/{TASK}/{{model}}"),
-    params:
-        tracked=tracked("seed", "baselines.{model}"),
     log:
         "logs/train_baseline/{model}.log",
+    wildcard_constraints:
+        model="|".join(BASELINES),
+    conda:
+        "../envs/zhbench.yaml"
     # fastText trains with thread=1 (deterministic); the forest's fit may use more.
     threads: lambda w: config["baselines"][w.model].get("threads", 1)
     resources:
         mem_mb=2000,
         runtime=30,
-    wildcard_constraints:
-        model="|".join(BASELINES),
+    params:
+        tracked=tracked("seed", "baselines.{model}"),
     shell:
         "python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
         " --out {output.model} --log-file {log}"
@@ -38,16 +43,18 @@ rule evaluate_baseline:
         timing=f"metrics/{TASK}/{{model}}_timing.json",
         confusion=f"metrics/{TASK}/{{model}}_confusion.csv",
         figure="reports/figures/confusion_{model}.png",
-    params:
-        tracked=tracked("profile", "data.variant"),
     log:
         "logs/evaluate_baseline/{model}.log",
+    wildcard_constraints:
+        model="|".join(BASELINES),
+    conda:
+        "../envs/zhbench.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=15,
-    wildcard_constraints:
-        model="|".join(BASELINES),
+    params:
+        tracked=tracked("profile", "data.variant"),
     shell:
         "python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
         " --model-dir {input.model} --metrics {output.metrics} --timing {output.timing}"

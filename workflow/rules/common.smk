@@ -16,7 +16,10 @@ def tracked(*keys):
     """Params input function: {dotted key: value} for keys that may hold {wildcards}."""
 
     def resolve(wildcards):
-        return {k: lookup(k.format(**wildcards)) for k in (key.format(**wildcards) for key in keys)}
+        return {
+            k: lookup(k.format(**wildcards))
+            for k in (key.format(**wildcards) for key in keys)
+        }
 
     return resolve
 
@@ -26,25 +29,47 @@ def report_inputs(wildcards):
     baselines = config["baselines"]["models"]
     return {
         "stats": f"metrics/{TASK}/dataset_stats.json",
-        "baselines": expand(f"metrics/{TASK}/{{m}}{{s}}.json", m=baselines, s=["", "_timing"]),
+        "baselines": expand(
+            f"metrics/{TASK}/{{m}}{{s}}.json", m=baselines, s=["", "_timing"]
+        ),
         "backbones": [
             f"metrics/{TASK}/backbones/{g}/{b}{s}.json"
             for g, names in config["backbones"]["granularities"].items()
             for b in names
             for s in ("", "_timing", "_train_timing")
         ],
-        "cache": expand(f"metrics/{TASK}/cache/{{b}}{{s}}.json", b=config["cache_timing"]["backbones"],
-                        s=["", "_timing"]),
-        "quantize": expand(f"metrics/{TASK}/quantize/char/{{b}}{{s}}.json", b=config["quantize"]["backbones"],
-                           s=["", "_timing"]),
-        "distill": [f"metrics/{TASK}/distill/char_tsv.json", f"metrics/{TASK}/students/char/textcnn.json",
-                    f"metrics/{TASK}/students/char/textcnn_timing.json"],
-        "fastbert": expand(f"metrics/{TASK}/fastbert/char/{{b}}{{s}}.json", b=config["fastbert"]["backbones"],
-                           s=["", "_timing"]),
-        "ner": expand("metrics/ner/{v}{s}.json", v=config["ner"]["variants"], s=["", "_timing"]),
-        "pair": expand("metrics/lcqmc/{b}{s}.json", b=config["pair"]["backbones"], s=["", "_timing"]),
+        "cache": expand(
+            f"metrics/{TASK}/cache/{{b}}{{s}}.json",
+            b=config["cache_timing"]["backbones"],
+            s=["", "_timing"],
+        ),
+        "quantize": expand(
+            f"metrics/{TASK}/quantize/char/{{b}}{{s}}.json",
+            b=config["quantize"]["backbones"],
+            s=["", "_timing"],
+        ),
+        "distill": [
+            f"metrics/{TASK}/distill/char_tsv.json",
+            f"metrics/{TASK}/students/char/textcnn.json",
+            f"metrics/{TASK}/students/char/textcnn_timing.json",
+        ],
+        "fastbert": expand(
+            f"metrics/{TASK}/fastbert/char/{{b}}{{s}}.json",
+            b=config["fastbert"]["backbones"],
+            s=["", "_timing"],
+        ),
+        "ner": expand(
+            "metrics/ner/{v}{s}.json", v=config["ner"]["variants"], s=["", "_timing"]
+        ),
+        "pair": expand(
+            "metrics/lcqmc/{b}{s}.json",
+            b=config["pair"]["backbones"],
+            s=["", "_timing"],
+        ),
         "curves": [
-            f"metrics/{TASK}/curves/{g}/{b}" for g, names in config["backbones"]["granularities"].items() for b in names
+            f"metrics/{TASK}/curves/{g}/{b}"
+            for g, names in config["backbones"]["granularities"].items()
+            for b in names
         ],
         "figures": [f"reports/figures/confusion_{m}.png" for m in baselines]
         + [
@@ -63,7 +88,12 @@ def report_inputs(wildcards):
 def report_figures():
     """PNGs the report stage draws itself (the evaluate stages draw the confusion matrices)."""
     curves = [
-        f"reports/figures/curves_{g}_{b}.png" for g, names in config["backbones"]["granularities"].items() for b in names
+        f"reports/figures/curves_{g}_{b}.png"
+        for g, names in config["backbones"]["granularities"].items()
+        for b in names
     ]
-    fastbert = [f"reports/figures/fastbert_speed_{b}.png" for b in config["fastbert"]["backbones"]]
+    fastbert = [
+        f"reports/figures/fastbert_speed_{b}.png"
+        for b in config["fastbert"]["backbones"]
+    ]
     return curves + ["reports/figures/accuracy_vs_latency.png"] + fastbert

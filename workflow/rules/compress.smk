@@ -15,16 +15,18 @@ rule quantize:
         onnx=directory(f"models/{TASK}/quantized/char/{{backbone}}_onnx"),
         metrics=f"metrics/{TASK}/quantize/char/{{backbone}}.json",
         timing=f"metrics/{TASK}/quantize/char/{{backbone}}_timing.json",
-    params:
-        tracked=tracked("seed", "quantize"),
     log:
         "logs/quantize/char_{backbone}.log",
     wildcard_constraints:
         backbone="|".join(BACKBONES),
+    conda:
+        "../envs/zhbench.yaml"
     threads: lambda w: config["quantize"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        tracked=tracked("seed", "quantize"),
     shell:
         "python {input.script} --params params.yaml --model {input.model} --data {input.data} --granularity char"
         " --out-torch {output.torch} --out-onnx {output.onnx} --metrics {output.metrics}"
@@ -40,14 +42,18 @@ rule distill_tsv:
     output:
         tsv=directory("data/processed/distill/char"),
         summary=f"metrics/{TASK}/distill/char_tsv.json",
-    params:
-        tracked=tracked("seed", "distill.teacher", "distill.threads", "distill.teacher_batch_size"),
     log:
         "logs/distill_tsv/char.log",
+    conda:
+        "../envs/zhbench.yaml"
     threads: lambda w: config["distill"]["threads"]
     resources:
         mem_mb=3000,
         runtime=60,
+    params:
+        tracked=tracked(
+            "seed", "distill.teacher", "distill.threads", "distill.teacher_batch_size"
+        ),
     shell:
         "python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
         " --granularity char --out {output.tsv} --summary {output.summary} --log-file {log}"
@@ -66,15 +72,23 @@ rule train_student:
         confusion=f"metrics/{TASK}/students/char/textcnn_confusion.csv",
         figure="reports/figures/confusion_char_textcnn.png",
         timing=f"metrics/{TASK}/students/char/textcnn_timing.json",
-    params:
-        tracked=tracked("seed", "distill.alpha", "distill.temperature", "distill.student", "distill.train",
-                        "distill.timing_rows"),
     log:
         "logs/train_student/char_textcnn.log",
+    conda:
+        "../envs/zhbench.yaml"
     threads: lambda w: config["distill"]["train"]["threads"]
     resources:
         mem_mb=4000,
         runtime=120,
+    params:
+        tracked=tracked(
+            "seed",
+            "distill.alpha",
+            "distill.temperature",
+            "distill.student",
+            "distill.train",
+            "distill.timing_rows",
+        ),
     shell:
         "python {input.script} --params params.yaml --teacher {input.teacher} --distill {input.distill}"
         " --data {input.data} --granularity char --out {output.model} --metrics {output.metrics}"
@@ -91,16 +105,18 @@ rule fastbert:
         model=directory(f"models/{TASK}/fastbert/char/{{backbone}}"),
         metrics=f"metrics/{TASK}/fastbert/char/{{backbone}}.json",
         timing=f"metrics/{TASK}/fastbert/char/{{backbone}}_timing.json",
-    params:
-        tracked=tracked("seed", "fastbert"),
     log:
         "logs/fastbert/char_{backbone}.log",
     wildcard_constraints:
         backbone="|".join(BACKBONES),
+    conda:
+        "../envs/zhbench.yaml"
     threads: lambda w: config["fastbert"]["train"]["threads"]
     resources:
         mem_mb=3000,
         runtime=60,
+    params:
+        tracked=tracked("seed", "fastbert"),
     shell:
         "python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
         " --granularity char --out {output.model} --metrics {output.metrics} --timing {output.timing} --log-file {log}"

@@ -6,14 +6,16 @@ rule download:
         script="workflow/scripts/download.py",
     output:
         directory(f"data/raw/{TASK}"),
-    params:
-        tracked=tracked("data.variant"),
     log:
         f"logs/download/{TASK}.log",
+    conda:
+        "../envs/zhbench.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=10,
+    params:
+        tracked=tracked("data.variant"),
     shell:
         "python {input.script} --params params.yaml --variant-key data.variant"
         " --out {output} --log-file {log}"
@@ -27,14 +29,16 @@ rule preprocess:
     output:
         data=directory(f"data/processed/{TASK}"),
         stats=f"metrics/{TASK}/dataset_stats.json",
-    params:
-        tracked=tracked("data.max_rows", "preprocess"),
     log:
         f"logs/preprocess/{TASK}.log",
+    conda:
+        "../envs/zhbench.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=15,
+    params:
+        tracked=tracked("data.max_rows", "preprocess"),
     shell:
         "python {input.script} --params params.yaml --raw {input.raw} --out {output.data}"
         " --stats {output.stats} --stopwords {input.stopwords} --log-file {log}"

@@ -9,6 +9,14 @@ rule report:
         html="reports/report.html",
         provenance="metrics/provenance.json",
         figures=report_figures(),
+    log:
+        "logs/report.log",
+    conda:
+        "../envs/zhbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         tracked=tracked(
             "profile",
@@ -22,12 +30,6 @@ rule report:
             "ner.variants",
             "pair.backbones",
         ),
-    log:
-        "logs/report.log",
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     shell:
         "python {input.script} --params params.yaml --metrics metrics --references {input.references}"
         " --out {output.report} --html {output.html} --provenance {output.provenance} --log-file {log}"

@@ -2,14 +2,22 @@
 # sentence-pair matching (LCQMC). Each dataset is fetched by the same download stage.
 
 # dataset directory -> registry variant
-TASK_DATASETS = {"cluener": "cluener", "pd1998": "pd1998-devtest", "lcqmc": "lcqmc-devtest"}
+TASK_DATASETS = {
+    "cluener": "cluener",
+    "pd1998": "pd1998-devtest",
+    "lcqmc": "lcqmc-devtest",
+}
 # NER variant -> (dataset directory, train file, evaluation file). The mirror has no train split
 # for People's Daily 1998: it trains on dev and evaluates on test, and says so in its metrics.
 NER_DATA = {
     "cluener": ("cluener", "train.json", "dev.json"),
     "pd1998-devtest": ("pd1998", "example.dev", "example.test"),
 }
-NER_CODE = ["src/zhbench/ner.py", "src/zhbench/data/ner.py", "src/zhbench/models/crf_tagger.py"]
+NER_CODE = [
+    "src/zhbench/ner.py",
+    "src/zhbench/data/ner.py",
+    "src/zhbench/models/crf_tagger.py",
+]
 PAIR_CODE = ["src/zhbench/pair.py", "src/zhbench/data/lcqmc.py"]
 
 
@@ -18,17 +26,19 @@ rule download_task_data:
         script="workflow/scripts/download.py",
     output:
         directory("data/raw/{dataset}"),
-    params:
-        variant=lambda w: TASK_DATASETS[w.dataset],
-        tracked=tracked(),
     log:
         "logs/download/{dataset}.log",
     wildcard_constraints:
         dataset="|".join(TASK_DATASETS),
+    conda:
+        "../envs/zhbench.yaml"
     threads: 1
     resources:
         mem_mb=500,
         runtime=10,
+    params:
+        variant=lambda w: TASK_DATASETS[w.dataset],
+        tracked=tracked(),
     shell:
         "python {input.script} --params params.yaml --variant {params.variant} --out {output} --log-file {log}"
 
@@ -40,17 +50,19 @@ rule train_ner:
         code=NER_CODE,
     output:
         directory("models/ner/{variant}"),
-    params:
-        train=lambda w: f"data/raw/{NER_DATA[w.variant][0]}/{NER_DATA[w.variant][1]}",
-        tracked=tracked("seed", "ner"),
     log:
         "logs/train_ner/{variant}.log",
     wildcard_constraints:
         variant="|".join(NER_DATA),
+    conda:
+        "../envs/zhbench.yaml"
     threads: lambda w: config["ner"]["threads"]
     resources:
         mem_mb=3000,
         runtime=180,
+    params:
+        train=lambda w: f"data/raw/{NER_DATA[w.variant][0]}/{NER_DATA[w.variant][1]}",
+        tracked=tracked("seed", "ner"),
     shell:
         "python {input.script} --params params.yaml --variant {wildcards.variant} --train {params.train}"
         " --out {output} --log-file {log}"
@@ -66,17 +78,19 @@ rule evaluate_ner:
         metrics="metrics/ner/{variant}.json",
         timing="metrics/ner/{variant}_timing.json",
         predictions="reports/ner/{variant}_predictions.jsonl",
-    params:
-        eval=lambda w: f"data/raw/{NER_DATA[w.variant][0]}/{NER_DATA[w.variant][2]}",
-        tracked=tracked("ner.max_eval_sentences", "ner.per_variant"),
     log:
         "logs/evaluate_ner/{variant}.log",
     wildcard_constraints:
         variant="|".join(NER_DATA),
+    conda:
+        "../envs/zhbench.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        eval=lambda w: f"data/raw/{NER_DATA[w.variant][0]}/{NER_DATA[w.variant][2]}",
+        tracked=tracked("ner.max_eval_sentences", "ner.per_variant"),
     shell:
         "python {input.script} --params params.yaml --variant {wildcards.variant} --model {input.model}"
         " --eval {params.eval} --metrics {output.metrics} --timing {output.timing}"
@@ -90,16 +104,18 @@ rule train_pair:
         code=PAIR_CODE,
     output:
         directory("models/lcqmc/{backbone}"),
-    params:
-        tracked=tracked("seed", "pair"),
     log:
         "logs/train_pair/{backbone}.log",
     wildcard_constraints:
         backbone="albert|bert",
+    conda:
+        "../envs/zhbench.yaml"
     threads: lambda w: config["pair"]["threads"]
     resources:
         mem_mb=3000,
         runtime=120,
+    params:
+        tracked=tracked("seed", "pair"),
     shell:
         "python {input.script} --params params.yaml --backbone {wildcards.backbone}"
         " --train {input.raw}/dev.txt --out {output} --log-file {log}"
@@ -114,16 +130,18 @@ rule evaluate_pair:
     output:
         metrics="metrics/lcqmc/{backbone}.json",
         timing="metrics/lcqmc/{backbone}_timing.json",
-    params:
-        tracked=tracked("pair.max_eval_pairs"),
     log:
         "logs/evaluate_pair/{backbone}.log",
     wildcard_constraints:
         backbone="albert|bert",
+    conda:
+        "../envs/zhbench.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=30,
+    params:
+        tracked=tracked("pair.max_eval_pairs"),
     shell:
         "python {input.script} --params params.yaml --model {input.model} --eval {input.raw}/test.txt"
         " --metrics {output.metrics} --timing {output.timing} --log-file {log}"
