@@ -41,8 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     add_serve_subparser(sub)
 
     args = parser.parse_args(argv)
+    import jsonschema
+
     try:
         return args.func(args)
+    except jsonschema.ValidationError as e:
+        where = ".".join(str(p) for p in e.absolute_path) or "(top level)"
+        print(f"zhbench: error: params {where}: {e.message}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, KeyError, ValueError) as e:
         print(f"zhbench: error: {e}", file=sys.stderr)
         return 2
