@@ -67,5 +67,7 @@ def quality_metrics(project: Path) -> dict[str, bytes]:
     """Every file under metrics/ (JSON, confusion and curve CSVs) except measured times
     (*_timing.json), which never repeat exactly, and the run's provenance."""
     root = project / "metrics"
+    # Dotfiles are the engines' bookkeeping (Snakemake's .snakemake_timestamp in directory outputs).
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.endswith("_timing.json") and p.name not in NOT_QUALITY}
+            if p.is_file() and not p.name.startswith(".") and not p.name.endswith("_timing.json")
+            and p.name not in NOT_QUALITY}

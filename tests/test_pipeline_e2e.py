@@ -112,7 +112,9 @@ def test_changing_one_models_param_reruns_only_that_model_dvc(dvc):
         planned = dvc_planned_stages(dvc)
     finally:
         (dvc / "params.yaml").write_bytes(original)
-    assert planned == {"train_baseline@fasttext_char", "evaluate_baseline@fasttext_char", "report"}
+    # A dry run lists the stages whose own inputs change; the report follows in a real `dvc repro`
+    # once the metrics it reads have changed (test_dvc_metrics_diff_... runs that for real).
+    assert planned == {"train_baseline@fasttext_char", "evaluate_baseline@fasttext_char"}
 
 
 def test_report_numbers_come_from_metrics_files(smk, tmp_path):
