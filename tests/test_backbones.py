@@ -69,7 +69,7 @@ def test_mini_trains_and_masks_padding(name):
         torch.testing.assert_close(model(noisy, mask, types), ref)
         layers = model.hidden_states_per_layer(ids, mask, types)
     assert len(layers) == model.backbone.config.num_hidden_layers
-    assert all(h.shape == (2, model.backbone.config.hidden_size) for h in layers)
+    assert all(h.shape == (*ids.shape, model.backbone.config.hidden_size) for h in layers)
 
 
 SEED_BASE = {

@@ -48,7 +48,8 @@ def run(args, params):
     labels = read_labels(data / "labels.txt")
     teacher, extra = load_teacher(args.teacher, labels)
     torch.manual_seed(seed)
-    model = FastBert(teacher, int(section.get("student_hidden", 128)))  # unsupported family -> clear error
+    # unsupported family -> clear error
+    model = FastBert(teacher, int(section.get("student_hidden", 128)), int(section.get("student_heads", 2)))
     tokenizer_file = Path(args.teacher) / "tokenizer.json"
     max_len = int(extra["max_len"])
     train = encode_split(tokenizer_file, data / args.granularity / "train.tsv", max_len, len(labels))

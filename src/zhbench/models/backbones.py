@@ -437,14 +437,10 @@ class SequenceClassifier(nn.Module):
         return self.head(self.pooled(input_ids, attention_mask, token_type_ids))
 
     def hidden_states_per_layer(self, input_ids, attention_mask, token_type_ids=None) -> list[torch.Tensor]:
-        """One (batch, hidden) state per transformer layer (embedding output excluded), for FastBERT.
-
-        The first token ([CLS]) of each layer, except xlnet (last real token) and t5 (mean over
-        non-pad tokens), the same token rule as `pooled` but without the final-layer pooler.
-        T5's last entry has its final RMSNorm applied, the earlier ones do not (pre-LN stack).
-        """
-        out = self._encode(input_ids, attention_mask, token_type_ids, output_hidden_states=True)
-        return [self._select(h, attention_mask) for h in out.hidden_states[1:]]
+        """The token states (batch, len, hidden) after each transformer layer (embedding output
+        excluded), for FastBERT's per-layer student classifiers. T5's last entry has its final
+        RMSNorm applied, the earlier ones do not (pre-LN stack)."""
+        return list(self._encode(input_ids, attention_mask, token_type_ids, output_hidden_states=True).hidden_states[1:])
 
 
 # --------------------------------------------------------------------------------------------------
