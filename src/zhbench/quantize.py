@@ -200,30 +200,11 @@ def predict_logits(model: Callable, input_ids: torch.Tensor, attention_mask: tor
     return torch.cat(chunks)
 
 
-@torch.inference_mode()
 def time_per_sample(model: Callable, input_ids: torch.Tensor, attention_mask: torch.Tensor, batch_size: int,
-                    min_samples: int = 64, max_seconds: float = 20.0, warmup: int = 1) -> float:
-    """Seconds per sample at `batch_size`: median over repeated batches (robust on a shared CPU).
-
-    Runs batches cut from the given rows (cycling) until `min_samples` rows or `max_seconds` have passed.
-    """
-    n = len(input_ids)
-    def batch(i):
-        idx = torch.arange(i * batch_size, (i + 1) * batch_size) % n
-        return input_ids[idx], attention_mask[idx]
-    for i in range(warmup):
-        model(*batch(i))
-    times, done, start, i = [], 0, time.perf_counter(), 0
-    while done < min_samples or not times:
-        ids, mask = batch(i)
-        t0 = time.perf_counter()
-        model(ids, mask)
-        times.append(time.perf_counter() - t0)
-        done += batch_size
-        i += 1
-        if time.perf_counter() - start > max_seconds and len(times) >= 3:
-            break
-    return float(np.median(times)) / batch_size
+                    min_samples: int = 64, max_seconds: float = 20.0) -> float:
+    """Seconds per sample of one model at `batch_size` (see compare_latency)."""
+    return compare_latency({"model": model}, input_ids, attention_mask, (batch_size,), min_samples,
+                           max_seconds)[f"batch_{batch_size}"]["model"]
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -250,14 +231,38 @@ def compare_sizes(model: nn.Module, qmodel: nn.Module, max_len: int) -> dict[str
             "torch_int8_ratio": fp32 / int8, "ort_int8_ratio": fp32 / onnx_int8}
 
 
+@torch.inference_mode()
 def compare_latency(variants: dict[str, Callable], input_ids: torch.Tensor, attention_mask: torch.Tensor,
                     batch_sizes: Sequence[int] = (1, 64), min_samples: int = 64,
-                    max_seconds: float = 20.0) -> dict[str, Any]:
-    """Seconds per sample of each variant at each batch size, same rows, one after the other."""
+                    max_seconds: float = 20.0, min_rounds: int = 5) -> dict[str, Any]:
+    """Seconds per sample of each variant at each batch size, on the same rows (cycling).
+
+    Side by side: each round times one batch of every variant in turn, and each variant keeps its
+    fastest batch (as timeit does). On a shared CPU a slow batch measures the neighbours, and
+    interleaving puts every variant under the same conditions, so the ratios compare like with like.
+    Rounds go on until `min_rounds` rounds and `min_samples` rows per variant are done, or
+    `max_seconds` have passed (after at least 2 rounds). One untimed warm-up batch per variant.
+    """
+    n = len(input_ids)
     out: dict[str, Any] = {}
     for bs in batch_sizes:
-        row = {name: time_per_sample(fn, input_ids, attention_mask, bs, min_samples=min_samples,
-                                     max_seconds=max_seconds) for name, fn in variants.items()}
+        def batch(i):
+            idx = torch.arange(i * bs, (i + 1) * bs) % n
+            return input_ids[idx], attention_mask[idx]
+        for fn in variants.values():
+            fn(*batch(0))
+        best = {name: float("inf") for name in variants}
+        start, rounds = time.perf_counter(), 0
+        while rounds < min_rounds or rounds * bs < min_samples:
+            ids, mask = batch(rounds + 1)
+            for name, fn in variants.items():
+                t0 = time.perf_counter()
+                fn(ids, mask)
+                best[name] = min(best[name], time.perf_counter() - t0)
+            rounds += 1
+            if time.perf_counter() - start > max_seconds and rounds >= 2:
+                break
+        row = {name: t / bs for name, t in best.items()}
         if "fp32" in row:
             row.update({f"{k}_speedup": row["fp32"] / v for k, v in list(row.items()) if k != "fp32"})
         out[f"batch_{bs}"] = row
