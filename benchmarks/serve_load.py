@@ -4,8 +4,11 @@ For each model: start `zhbench serve` in a subprocess on a free loopback port, c
 title's served prediction equals the offline one (the same Predictor called in this process), then
 send a bounded load at each concurrency (default 400 requests at 1 and at 8 concurrent clients,
 each level also capped in seconds) and print p50/p99 latency, requests/s, errors and mismatches.
+With --check-evaluation it also serves the whole raw test split and compares with what the pipeline's
+evaluation recorded: the same confusion matrix (baselines, backbones) or the same test accuracy
+(quantized models, whose stage keeps accuracies only).
 
-    python benchmarks/serve_load.py --model fasttext_char --model char/bert
+    python benchmarks/serve_load.py --check-evaluation --model fasttext_char --model quantized/char/bert_onnx
     python benchmarks/serve_load.py --model-dir /tmp/toy_ft --labels /tmp/labels.txt --titles titles.txt
 
 Titles: one per line, or `title<TAB>label` lines (the raw dataset files); default the first
@@ -25,6 +28,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -146,6 +150,55 @@ async def run_level(url: str, titles: list[str], offline: np.ndarray, requests: 
     return latencies, errors, mismatches, elapsed
 
 
+def evaluation_reference(model: str, task: str) -> tuple[str, Any] | None:
+    """What the pipeline's own evaluation recorded for this model on the full test split:
+    ("confusion", matrix) from metrics/<task>/[backbones/]<model>.json, or ("accuracy", value) for a
+    quantized model (metrics/<task>/quantize/<granularity>/<backbone>.json, which keeps accuracies
+    only); None when there is no such file."""
+    base = Path("metrics") / task
+    for path in (base / f"{model}.json", base / "backbones" / f"{model}.json"):
+        if path.is_file():
+            return "confusion", json.loads(path.read_text(encoding="utf-8"))["test"]["confusion_matrix"]
+    parts = Path(model).parts  # quantized/<granularity>/<backbone>_int8 | _onnx
+    if len(parts) == 3 and parts[0] == "quantized":
+        backbone, _, kind = parts[2].rpartition("_")
+        path = base / "quantize" / parts[1] / f"{backbone}.json"
+        variant = {"int8": "torch_int8", "onnx": "ort_int8"}.get(kind)
+        if path.is_file() and variant:
+            return "accuracy", json.loads(path.read_text(encoding="utf-8"))["trained"]["test_accuracy"][variant]
+    return None
+
+
+def check_evaluation(url: str, label: str, task: str, chunk: int) -> str | None:
+    """Serve the whole raw test split and compare with the evaluation's record: identical confusion
+    matrix (every title's label as evaluated) or identical accuracy (4 decimals, as recorded).
+    Returns a failure message, or None; prints what it compared."""
+    ref = evaluation_reference(label, task)
+    test_file = Path("data/raw") / task / "test.txt"
+    if ref is None or not test_file.is_file():
+        print(f"{label}: no evaluation record to compare the served predictions with")
+        return None
+    rows = [line.rstrip("\n").rsplit("\t", 1) for line in test_file.read_text(encoding="utf-8").splitlines()]
+    titles, gold = [r[0] for r in rows], [int(r[1]) for r in rows]
+    served = []
+    with httpx.Client(base_url=url, timeout=120) as client:
+        for start in range(0, len(titles), chunk):
+            r = client.post("/predict", json={"texts": titles[start:start + chunk], "top_k": 1})
+            r.raise_for_status()
+            served += [p["label_id"] for p in r.json()["predictions"]]
+    kind, expected = ref
+    if kind == "confusion":
+        matrix = np.zeros_like(np.asarray(expected))
+        np.add.at(matrix, (gold, served), 1)
+        same = matrix.tolist() == expected
+        print(f"{label}: served confusion matrix over {len(titles)} test titles "
+              f"{'==' if same else '!='} the evaluate stage's")
+        return None if same else f"{label}: served predictions differ from the evaluation"
+    acc = round(float(np.mean(np.asarray(served) == np.asarray(gold))), 4)
+    print(f"{label}: served test accuracy over {len(titles)} titles {acc:.4f}, quantize stage recorded {expected:.4f}")
+    return None if acc == expected else f"{label}: served accuracy {acc} != recorded {expected}"
+
+
 def bench_model(label: str, serve_args: list[str], model_dir: Path, labels_file: str | None, titles: list[str],
                 args: argparse.Namespace) -> tuple[list[LevelResult], int, float]:
     from zhbench.data.thucnews import read_labels
@@ -159,6 +212,9 @@ def bench_model(label: str, serve_args: list[str], model_dir: Path, labels_file:
     try:
         chunk = httpx.get(url + "/health").json()["limits"]["max_texts"]
         parity, max_diff = check_parity(url, titles, offline, offline_p, chunk)
+        if args.check_evaluation:
+            problem = check_evaluation(url, label, args.task, chunk)
+            parity += problem is not None
         results = []
         for c in args.concurrency:
             asyncio.run(run_level(url, titles, offline, min(20, args.requests), c, args.batch, 10))  # warm-up
@@ -189,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=int, default=1, help="titles per request (default: 1)")
     p.add_argument("--max-seconds", type=float, default=60, help="stop issuing requests of a level after this (default: 60)")
     p.add_argument("--startup-timeout", type=float, default=120)
+    p.add_argument("--check-evaluation", action="store_true",
+                   help="also serve the whole test split and compare with the evaluation's metrics file")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
     if not args.model and not args.model_dir:

@@ -9,6 +9,7 @@ import importlib.util
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -119,6 +120,9 @@ def test_torch_int8_reload_identical(teacher, tmp_path):
     pred, info = load_predictor(tmp_path / "int8")
     probs = pred.predict_proba(["股 的 基", "球 赛 了"])
     assert probs.shape == (2, 3) and info.kind == "backbone_int8"
+    # a title's answer does not depend on the titles sharing its request (per-batch activation scales)
+    crowd = ["球 赛 了 " * 5, "股", "基 金 股 市 " * 3]
+    assert np.array_equal(pred.predict_proba(["股 的 基"]), pred.predict_proba(["股 的 基", *crowd])[:1])
 
 
 def test_ort_int8_agrees_with_fp32(teacher, tmp_path):

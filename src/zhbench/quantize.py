@@ -302,6 +302,13 @@ def _labels_from(extra: dict, labels: list[str] | None, model_dir: Path) -> list
     return out
 
 
+# Dynamic int8 quantizes each Linear's input with one scale per input tensor, i.e. per batch: a row's
+# logits then depend on the rows batched with it (measured: served in batches of 64 instead of 128,
+# 2 of 10,000 test titles changed label). One row at a time makes a title's answer a function of the
+# title alone, so the quantize stage scores, and the server answers, with this batch size.
+INT8_BATCH_SIZE = 1
+
+
 def load_int8_predictor(model_dir: Path, labels: list[str] | None):
     """predict.py loader for kind "backbone_int8"."""
     from zhbench.predict import BackbonePredictor
@@ -309,7 +316,7 @@ def load_int8_predictor(model_dir: Path, labels: list[str] | None):
     model, extra = load_torch_int8(model_dir)
     max_len = int(extra["max_len"])
     predictor = BackbonePredictor(model, _tokenizer_for(model_dir, max_len), _labels_from(extra, labels, model_dir),
-                                  str(extra["granularity"]), max_len)
+                                  str(extra["granularity"]), max_len, batch_size=INT8_BATCH_SIZE)
     return predictor, {"name": f"{extra['granularity']}/{extra.get('backbone', model_dir.name)}-int8",
                        "type": "backbone_int8", "max_len": max_len}
 
@@ -322,6 +329,7 @@ def load_onnx_predictor(model_dir: Path, labels: list[str] | None):
     extra = meta.get("extra", {})
     max_len = int(extra["max_len"])
     predictor = BackbonePredictor(OrtClassifier(model_dir / ONNX_INT8), _tokenizer_for(model_dir, max_len),
-                                  _labels_from(extra, labels, model_dir), str(extra["granularity"]), max_len)
+                                  _labels_from(extra, labels, model_dir), str(extra["granularity"]), max_len,
+                                  batch_size=INT8_BATCH_SIZE)
     return predictor, {"name": f"{extra['granularity']}/{extra.get('backbone', model_dir.name)}-ort-int8",
                        "type": "onnx_int8", "max_len": max_len}

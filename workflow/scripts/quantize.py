@@ -64,7 +64,9 @@ def run(args, params):
     qmodel, _ = Q.load_torch_int8(args.out_torch)
     ort_int8 = Q.OrtClassifier(Path(args.out_onnx) / Q.ONNX_INT8)
     variants = {"fp32": model, "torch_int8": qmodel, "ort_int8": ort_int8}
-    logits = {k: Q.predict_logits(v, test.input_ids, test.attention_mask) for k, v in variants.items()}
+    # int8 rows one at a time, as the server answers them (see Q.INT8_BATCH_SIZE)
+    logits = {k: Q.predict_logits(v, test.input_ids, test.attention_mask,
+                                  batch_size=128 if k == "fp32" else Q.INT8_BATCH_SIZE) for k, v in variants.items()}
     preds = {k: v.argmax(1) for k, v in logits.items()}
     onnx_dir = Path(args.out_onnx)
     mini_sizes = {
