@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import quality_metrics, run
+from helpers import make_smoke_project, quality_metrics, run
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,10 @@ def smk(smoke_local) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dvc(dvc_smoke) -> Path:
-    return dvc_smoke
+def dvc(tmp_path_factory) -> Path:
+    project = make_smoke_project(tmp_path_factory.mktemp("e2e") / "dvc")
+    run(["dvc", "repro"], cwd=project, timeout=2400)
+    return project
 
 
 def snakemake_planned_jobs(project: Path) -> list[str]:
