@@ -33,8 +33,9 @@ from typing import Any
 import httpx
 import numpy as np
 
+from zhbench.data.thucnews import read_examples, read_labels
 from zhbench.predict import TextClassifier, load_predictor
-from zhbench.serve import resolve_model_dir
+from zhbench.serve import metrics_file_for, resolve_model_dir
 
 HOST = "127.0.0.1"
 
@@ -150,59 +151,55 @@ async def run_level(url: str, titles: list[str], offline: np.ndarray, requests: 
     return latencies, errors, mismatches, elapsed
 
 
-def evaluation_reference(model: str, task: str) -> tuple[str, Any] | None:
+def evaluation_reference(model_dir: Path, kind: str, models_root: str, task: str) -> tuple[str, Any] | None:
     """What the pipeline's own evaluation recorded for this model on the full test split:
-    ("confusion", matrix) from metrics/<task>/[backbones/]<model>.json, or ("accuracy", value) for a
-    quantized model (metrics/<task>/quantize/<granularity>/<backbone>.json, which keeps accuracies
-    only); None when there is no such file."""
-    base = Path("metrics") / task
-    for path in (base / f"{model}.json", base / "backbones" / f"{model}.json"):
-        if path.is_file():
-            return "confusion", json.loads(path.read_text(encoding="utf-8"))["test"]["confusion_matrix"]
-    parts = Path(model).parts  # quantized/<granularity>/<backbone>_int8 | _onnx
-    if len(parts) == 3 and parts[0] == "quantized":
-        backbone, _, kind = parts[2].rpartition("_")
-        path = base / "quantize" / parts[1] / f"{backbone}.json"
-        variant = {"int8": "torch_int8", "onnx": "ort_int8"}.get(kind)
-        if path.is_file() and variant:
-            return "accuracy", json.loads(path.read_text(encoding="utf-8"))["trained"]["test_accuracy"][variant]
-    return None
+    ("confusion", matrix) from its evaluate stage's metrics JSON, or ("accuracy", value) for a
+    quantized model (the quantize stage keeps accuracies only, per variant, in
+    metrics/<task>/quantize/<granularity>/<backbone>.json); None when there is no record."""
+    metrics = metrics_file_for(model_dir, models_root, task)
+    if metrics is not None:
+        return "confusion", json.loads(metrics.read_text(encoding="utf-8"))["test"]["confusion_matrix"]
+    variant = {"backbone_int8": "torch_int8", "onnx_int8": "ort_int8"}.get(kind)
+    if variant is None:
+        return None
+    extra = json.loads((model_dir / "zhbench.json").read_text(encoding="utf-8")).get("extra", {})
+    path = Path("metrics") / task / "quantize" / str(extra.get("granularity")) / f"{extra.get('backbone')}.json"
+    if not path.is_file():
+        return None
+    return "accuracy", json.loads(path.read_text(encoding="utf-8"))["trained"]["test_accuracy"][variant]
 
 
-def check_evaluation(url: str, label: str, task: str, chunk: int) -> str | None:
+def check_evaluation(url: str, label: str, reference: tuple[str, Any] | None, test_file: Path, num_labels: int,
+                     chunk: int) -> bool:
     """Serve the whole raw test split and compare with the evaluation's record: identical confusion
     matrix (every title's label as evaluated) or identical accuracy (4 decimals, as recorded).
-    Returns a failure message, or None; prints what it compared."""
-    ref = evaluation_reference(label, task)
-    test_file = Path("data/raw") / task / "test.txt"
-    if ref is None or not test_file.is_file():
+    Prints what it compared; False when the served predictions differ."""
+    if reference is None or not test_file.is_file():
         print(f"{label}: no evaluation record to compare the served predictions with")
-        return None
-    rows = [line.rstrip("\n").rsplit("\t", 1) for line in test_file.read_text(encoding="utf-8").splitlines()]
-    titles, gold = [r[0] for r in rows], [int(r[1]) for r in rows]
+        return True
+    examples = read_examples(test_file, num_labels).examples  # the reader preprocess used
+    titles, gold = [e.text for e in examples], np.array([e.label for e in examples])
     served = []
     with httpx.Client(base_url=url, timeout=120) as client:
         for start in range(0, len(titles), chunk):
             r = client.post("/predict", json={"texts": titles[start:start + chunk], "top_k": 1})
             r.raise_for_status()
             served += [p["label_id"] for p in r.json()["predictions"]]
-    kind, expected = ref
+    kind, expected = reference
     if kind == "confusion":
         matrix = np.zeros_like(np.asarray(expected))
         np.add.at(matrix, (gold, served), 1)
         same = matrix.tolist() == expected
         print(f"{label}: served confusion matrix over {len(titles)} test titles "
               f"{'==' if same else '!='} the evaluate stage's")
-        return None if same else f"{label}: served predictions differ from the evaluation"
-    acc = round(float(np.mean(np.asarray(served) == np.asarray(gold))), 4)
+        return same
+    acc = round(float(np.mean(np.asarray(served) == gold)), 4)
     print(f"{label}: served test accuracy over {len(titles)} titles {acc:.4f}, quantize stage recorded {expected:.4f}")
-    return None if acc == expected else f"{label}: served accuracy {acc} != recorded {expected}"
+    return acc == expected
 
 
 def bench_model(label: str, serve_args: list[str], model_dir: Path, labels_file: str | None, titles: list[str],
                 args: argparse.Namespace) -> tuple[list[LevelResult], int, float]:
-    from zhbench.data.thucnews import read_labels
-
     predictor, info = load_predictor(model_dir, read_labels(labels_file) if labels_file else None)
     clf = TextClassifier(predictor)
     probs = clf.predict_proba(titles)
@@ -213,8 +210,10 @@ def bench_model(label: str, serve_args: list[str], model_dir: Path, labels_file:
         chunk = httpx.get(url + "/health").json()["limits"]["max_texts"]
         parity, max_diff = check_parity(url, titles, offline, offline_p, chunk)
         if args.check_evaluation:
-            problem = check_evaluation(url, label, args.task, chunk)
-            parity += problem is not None
+            reference = evaluation_reference(model_dir, info.kind, args.models_root, args.task)
+            same = check_evaluation(url, label, reference, Path("data/raw") / args.task / "test.txt",
+                                    len(clf.labels), chunk)
+            parity += not same
         results = []
         for c in args.concurrency:
             asyncio.run(run_level(url, titles, offline, min(20, args.requests), c, args.batch, 10))  # warm-up

@@ -29,7 +29,6 @@ import logging
 import os
 import shutil
 import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -237,12 +236,13 @@ def compare_latency(variants: dict[str, Callable], input_ids: torch.Tensor, atte
                     max_seconds: float = 20.0, min_rounds: int = 5) -> dict[str, Any]:
     """Seconds per sample of each variant at each batch size, on the same rows (cycling).
 
-    Side by side: each round times one batch of every variant in turn, and each variant keeps its
-    fastest batch (as timeit does). On a shared CPU a slow batch measures the neighbours, and
-    interleaving puts every variant under the same conditions, so the ratios compare like with like.
-    Rounds go on until `min_rounds` rounds and `min_samples` rows per variant are done, or
-    `max_seconds` have passed (after at least 2 rounds). One untimed warm-up batch per variant.
+    Side by side (`runtime.fastest_interleaved`): each round times one batch of every variant in
+    turn, and each variant keeps its fastest batch. Rounds go on until `min_rounds` rounds and
+    `min_samples` rows per variant are done, or `max_seconds` have passed (after at least 2 rounds).
+    One untimed warm-up batch per variant.
     """
+    from zhbench.runtime import fastest_interleaved
+
     n = len(input_ids)
     out: dict[str, Any] = {}
     for bs in batch_sizes:
@@ -251,17 +251,9 @@ def compare_latency(variants: dict[str, Callable], input_ids: torch.Tensor, atte
             return input_ids[idx], attention_mask[idx]
         for fn in variants.values():
             fn(*batch(0))
-        best = {name: float("inf") for name in variants}
-        start, rounds = time.perf_counter(), 0
-        while rounds < min_rounds or rounds * bs < min_samples:
-            ids, mask = batch(rounds + 1)
-            for name, fn in variants.items():
-                t0 = time.perf_counter()
-                fn(ids, mask)
-                best[name] = min(best[name], time.perf_counter() - t0)
-            rounds += 1
-            if time.perf_counter() - start > max_seconds and rounds >= 2:
-                break
+        # round r times batch r + 1 (batch 0 was the warm-up) with every variant
+        tasks = {name: (lambda r, fn=fn: fn(*batch(r + 1))) for name, fn in variants.items()}
+        best = fastest_interleaved(tasks, max(min_rounds, -(-min_samples // bs)), max_seconds)
         row = {name: t / bs for name, t in best.items()}
         if "fp32" in row:
             row.update({f"{k}_speedup": row["fp32"] / v for k, v in list(row.items()) if k != "fp32"})

@@ -49,3 +49,24 @@ def setup_logging(log_file: str | os.PathLike | None) -> logging.Logger:
         fh.setFormatter(fmt)
         root.addHandler(fh)
     return log
+
+
+def fastest_interleaved(tasks: dict, min_rounds: int, max_seconds: float = float("inf")) -> dict:
+    """Each task's fastest run, in seconds. Every round runs every task once, in turn (a task is
+    called with the round number), and each task keeps its fastest round, as timeit does. On a
+    shared CPU a slow run measures the neighbours; taking turns puts every task under the same
+    conditions, so ratios between tasks compare like with like. Stops after `min_rounds` rounds, or
+    earlier once `max_seconds` have passed and at least 2 rounds are done. Warm-up is the caller's."""
+    import time
+
+    best = {name: float("inf") for name in tasks}
+    start, rounds = time.perf_counter(), 0
+    while rounds < min_rounds:
+        for name, task in tasks.items():
+            t0 = time.perf_counter()
+            task(rounds)
+            best[name] = min(best[name], time.perf_counter() - t0)
+        rounds += 1
+        if rounds >= 2 and time.perf_counter() - start > max_seconds:
+            break
+    return best

@@ -316,6 +316,17 @@ def create_app_from_env():
 # Command line
 
 
+def metrics_file_for(model_dir: Path, models_root: str | os.PathLike, task: str) -> Path | None:
+    """The evaluate stage's metrics JSON of a pipeline model, if it has one: metrics/<task>/ mirrors
+    models/<task>/ (models/thucnews10/fasttext_char -> metrics/thucnews10/fasttext_char.json)."""
+    try:
+        rel = Path(model_dir).resolve().relative_to((Path(models_root) / task).resolve())
+    except ValueError:
+        return None
+    candidate = Path("metrics") / task / f"{rel}.json"
+    return candidate if candidate.is_file() else None
+
+
 def resolve_model_dir(model: str, models_root: str | os.PathLike, task: str) -> Path:
     """--model NAME -> its dir: models/<task>/NAME, then models/<task>/backbones/NAME.
 
@@ -373,13 +384,8 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
         labels = str(Path("data/processed") / args.task / "labels.txt")
     metrics = args.metrics
     if metrics is None:
-        # metrics/<task>/ mirrors models/<task>/: models/thucnews10/fasttext_char -> metrics/thucnews10/fasttext_char.json
-        try:
-            rel = model_dir.resolve().relative_to((Path(args.models_root) / args.task).resolve())
-            candidate = Path("metrics") / args.task / f"{rel}.json"
-            metrics = str(candidate) if candidate.is_file() else None
-        except ValueError:
-            metrics = None
+        found = metrics_file_for(model_dir, args.models_root, args.task)
+        metrics = str(found) if found else None
     return ServeConfig(model_dir=str(model_dir), labels_file=labels, metrics_file=metrics,
                        stopwords_file=args.stopwords, max_texts=args.max_texts, max_chars=args.max_chars,
                        default_top_k=args.top_k, threads=args.threads)

@@ -288,22 +288,19 @@ def time_per_record(model: FastBert, input_ids: torch.Tensor, attention_mask: to
                     max_records: int = 200, repeats: int = 3) -> dict[float, float]:
     """Seconds per record at batch 1 (the paper's time_per_record) for each speed, over the first
     `max_records` rows, each trimmed to its own length (no padding, as one request would arrive).
-
-    The speeds are timed in turn, `repeats` rounds, and each keeps its best pass (as timeit does):
-    on a shared machine a slow pass measures the neighbours, and interleaving puts every speed under
-    the same conditions, so the speed-up ratios compare like with like."""
-    import time
+    The speeds take turns, `repeats` passes each, and each keeps its best pass
+    (`runtime.fastest_interleaved`), so the speed-up ratios compare like with like."""
+    from zhbench.runtime import fastest_interleaved
 
     n = min(len(input_ids), max_records)
     rows = [(input_ids[i:i + 1, :k], attention_mask[i:i + 1, :k])
             for i, k in enumerate(attention_mask[:n].sum(1).tolist())]
-    best = {float(s): float("inf") for s in speeds}
-    for speed in best:  # warm-up
-        model.early_exit(*rows[0], speed)
-    for _ in range(repeats):
-        for speed in best:
-            start = time.perf_counter()
-            for ids, mask in rows:
-                model.early_exit(ids, mask, speed)
-            best[speed] = min(best[speed], time.perf_counter() - start)
+
+    def one_pass(speed: float):
+        for ids, mask in rows:
+            model.early_exit(ids, mask, speed)
+
+    for speed in speeds:  # warm-up
+        model.early_exit(*rows[0], float(speed))
+    best = fastest_interleaved({float(s): (lambda r, s=float(s): one_pass(s)) for s in speeds}, repeats)
     return {speed: t / n for speed, t in best.items()}
