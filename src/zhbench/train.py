@@ -6,7 +6,7 @@ its history and a timing dict. Quality numbers and measured times are kept apart
 byte-identical across reruns while timings are free to vary.
 
 Distributed training (torchrun --nproc-per-node N, gloo on CPU) is the same loop: when a process
-group is initialised, `make_train_batches` deals each rank its share through a DistributedSampler,
+group is initialised, `make_train_batches` gives each rank its share of the same global batches,
 `wrap_model` puts the model in DistributedDataParallel, train/dev numbers are summed over ranks (so
 every rank takes the same early-stopping decision), and only rank 0 logs, draws the bar and writes
 curves; the caller saves on rank 0. Without a process group, nothing of this runs.
@@ -113,40 +113,36 @@ def dist_info() -> tuple[int, int]:
     return 0, 1
 
 
-class DistributedBatches:
-    """This rank's batches: DistributedSampler shuffles with the same seed on every rank and deals
-    the rows out, so ranks see disjoint shares of equal length (equal step counts keep the gradient
-    all-reduce in lockstep). Each pass calls set_epoch, so every epoch has a new order."""
+class RankShare:
+    """This rank's share of every global batch: rows rank, rank + world, ... of the batch the
+    single-process sampler draws. Every rank draws the same global batches from the same seeded
+    generator, so N processes see exactly the batches one process sees, and DDP's gradient average
+    over equal shares is the gradient of the global batch (up to float summation order).
 
-    def __init__(self, n: int, batch_size: int, seed: int, rank: int, world: int):
-        from torch.utils.data import DistributedSampler
+    A global batch with fewer rows than ranks gives the rankless processes the whole batch: the
+    average over ranks is then still the global batch's gradient, and every rank takes the step,
+    which keeps the gradient all-reduce in lockstep."""
 
-        self.sampler = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=seed)
-        self.batch_size, self.epoch = batch_size, 0
+    def __init__(self, batches, rank: int, world: int):
+        self.batches, self.rank, self.world = batches, rank, world
 
     def __len__(self) -> int:
-        return (len(self.sampler) + self.batch_size - 1) // self.batch_size
+        return len(self.batches)
 
     def __iter__(self):
-        self.sampler.set_epoch(self.epoch)
-        self.epoch += 1
-        order = list(self.sampler)
-        for start in range(0, len(order), self.batch_size):
-            yield order[start:start + self.batch_size]
+        for batch in self.batches:
+            yield batch[self.rank::self.world] or batch
 
 
 def make_train_batches(train: Features, cfg: TrainConfig, generator: torch.Generator):
-    """The epoch's batch order. Single process: a seeded generator (identical across runs), with
-    length bucketing under dynamic padding. Distributed: DistributedSampler (no bucketing; each
-    batch is still trimmed to its longest row)."""
-    rank, world = dist_info()
-    if world > 1:
-        # batch_size is the global batch: each rank takes its share, so N processes take the same
-        # optimiser steps with the same learning-rate schedule as one.
-        return DistributedBatches(len(train), max(1, cfg.batch_size // world), cfg.seed, rank, world)
+    """The epoch's batch order: a seeded generator (identical across runs), with length bucketing
+    under dynamic padding. Distributed, each rank takes its share of the same global batches."""
     if cfg.dynamic_padding:
-        return BucketBatches(train.lengths, cfg.batch_size, generator)
-    return ShuffledBatches(len(train), cfg.batch_size, generator)
+        batches = BucketBatches(train.lengths, cfg.batch_size, generator)
+    else:
+        batches = ShuffledBatches(len(train), cfg.batch_size, generator)
+    rank, world = dist_info()
+    return RankShare(batches, rank, world) if world > 1 else batches
 
 
 def wrap_model(model: nn.Module) -> nn.Module:
