@@ -2,13 +2,12 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
-CORES ?= 4
-# The datasets are mirrored read-only beside the project on this machine kind; users with a
-# network leave it unset and the download stage fetches the public URLs instead.
-ifneq ($(wildcard ../shared/data),)
-export ZHBENCH_MIRROR ?= $(abspath ../shared/data)
-endif
+# All of this machine's cores (Snakemake's default profile says the same); the stages that time
+# latency ask for all of them, so they run alone.
+CORES ?= $(shell nproc 2>/dev/null || echo 1)
 export PATH := $(abspath $(VENV))/bin:$(PATH)
+# Stage commands run workflow/python: point it at this venv, wherever VENV is.
+export ZHBENCH_PYTHON := $(abspath $(PY))
 # No phoning home: DVC analytics/update checks and the HF hub would wait on a closed network.
 export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE ?= 1
@@ -38,7 +37,7 @@ system-deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	  else echo "chromium not installed and no root/apt-get: the HTML report test will be skipped"; fi; }
 
-run: setup  ## run the whole pipeline on the current params.yaml (default profile)
+run: setup  ## run the whole pipeline on the current params.yaml; after a crash, the same command resumes
 	$(VENV)/bin/snakemake --cores $(CORES) all
 
 # The SLURM tests run where the machine allows (root + apt-get on Debian: they build a one-node
@@ -56,7 +55,7 @@ reproduce-check: setup  ## rerun the smoke profile twice from clean; fail on any
 
 lint: setup  ## snakemake --lint and snakefmt
 	$(VENV)/bin/snakemake --lint
-	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
+	$(VENV)/bin/snakefmt --check workflow/Snakefile workflow/rules
 
 MODEL ?= fasttext_char
 PORT ?= 8000

@@ -37,6 +37,6 @@ def pytest_collection_modifyitems(config, items):
 def smoke_local(tmp_path_factory) -> Path:
     """The smoke profile run from nothing with Snakemake's local profile (the same DAG as `make run`)."""
     project = make_smoke_project(tmp_path_factory.mktemp("smoke") / "snakemake")
-    run(["snakemake", "--workflow-profile", "workflow/profiles/local", "--cores", "2", "all"], cwd=project,
+    run(["snakemake", "--cores", "2", "all"], cwd=project,
         timeout=2400)
     return project

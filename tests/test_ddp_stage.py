@@ -1,4 +1,4 @@
-"""train_backbone under torchrun: 2-process DDP (gloo, CPU) matches 1 process; one checkpoint."""
+"""train_backbone --workers 2 (DDP workers, gloo on CPU) matches one process; one checkpoint."""
 from __future__ import annotations
 
 import random
@@ -54,7 +54,7 @@ def project(tmp_path_factory):
 
 def _train(project: Path, nproc: int) -> Path:
     out = project / f"models{nproc}" / "bert"
-    run(["torchrun", "--standalone", "--nproc_per_node", str(nproc), str(ROOT / "workflow/scripts/train_backbone.py"),
+    run([str(ROOT / "workflow/python"), str(ROOT / "workflow/scripts/train_backbone.py"), "--workers", str(nproc),
          "--params", "params.yaml", "--backbone", "bert", "--granularity", "char", "--data", "data",
          "--vocab", "vocab", "--cache", "cache", "--out", str(out), "--curves", f"curves{nproc}",
          "--timing", f"timing{nproc}.json", "--no-progress"], cwd=project, timeout=600)

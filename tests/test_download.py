@@ -81,18 +81,35 @@ def test_mirror_checksum_mismatch_names_file_and_both_sums(tmp_path):
 
 def test_offline_without_mirror_lists_urls_and_how_to_set_mirror(tmp_path, monkeypatch):
     monkeypatch.delenv("ZHBENCH_MIRROR", raising=False)
+    monkeypatch.chdir(tmp_path)  # no config/mirror.yaml here
     variant = Variant("toy", "toy", "toy", (_remote("a.txt", "http://127.0.0.1:9/a.txt"),
                                              _remote("b.txt", "http://127.0.0.1:9/b.txt")))
     with pytest.raises(DownloadError) as e:
         fetch_variant(variant, tmp_path / "out", timeout=2)
     msg = str(e.value)
     assert "http://127.0.0.1:9/a.txt" in msg and "http://127.0.0.1:9/b.txt" in msg
-    assert "ZHBENCH_MIRROR" in msg
+    assert "ZHBENCH_MIRROR" in msg and "config/mirror.yaml" in msg
     assert not (tmp_path / "out").exists()
+
+
+def test_mirror_comes_from_the_committed_config_unless_the_environment_names_one(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    (mirror / "toy").mkdir(parents=True)
+    (mirror / "toy" / "a.txt").write_bytes(CONTENT)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "mirror.yaml").write_text("mirror: mirror\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ZHBENCH_MIRROR", raising=False)
+    variant = Variant("toy", "toy", "toy", (_remote("a.txt", "http://127.0.0.1:9/a.txt"),))
+    assert fetch_variant(variant, tmp_path / "out", timeout=2)["files"]["a.txt"]["origin"] == "mirror"
+    monkeypatch.setenv("ZHBENCH_MIRROR", str(tmp_path / "elsewhere"))
+    with pytest.raises(DownloadError, match="elsewhere"):
+        fetch_variant(variant, tmp_path / "out2", timeout=2)
 
 
 def test_existing_output_survives_a_failed_download(tmp_path, monkeypatch):
     monkeypatch.delenv("ZHBENCH_MIRROR", raising=False)
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("old")

@@ -13,7 +13,7 @@ def test_snakemake_lint_is_clean():
 
 
 def test_snakefmt_is_clean():
-    proc = run(["snakefmt", "--check", "Snakefile", "workflow/rules"], cwd=ROOT, check=False)
+    proc = run(["snakefmt", "--check", "workflow/Snakefile", "workflow/rules"], cwd=ROOT, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

@@ -40,7 +40,7 @@ def snakemake_tracked_params(project: Path, jobs: dict[str, dict]) -> dict[str, 
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
     with SnakemakeApi(OutputSettings()) as api:
-        wf = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=project / "Snakefile",
+        wf = api.workflow(resource_settings=ResourceSettings(cores=1), snakefile=project / "workflow" / "Snakefile",
                           workdir=project)
         return {cmd: set(wf._workflow.get_rule(job["rule"]).params.tracked(job["wildcards"]))
                 for cmd, job in jobs.items()}

@@ -42,7 +42,7 @@ rule build_vocab:
     params:
         tracked=tracked("backbones.vocab.{granularity}"),
     shell:
-        "python {input.script} --params params.yaml --granularity {wildcards.granularity} --data {input.data}"
+        "workflow/python {input.script} --params params.yaml --granularity {wildcards.granularity} --data {input.data}"
         " --out {output} --log-file {log}"
 
 
@@ -80,8 +80,7 @@ rule train_backbone:
             "backbones.{backbone}",
         ),
     shell:
-        # --standalone: a private rendezvous on a free port, so parallel jobs never collide.
-        "torchrun --standalone --nproc_per_node {params.nproc} {input.script} --params params.yaml"
+        "workflow/python {input.script} --params params.yaml --workers {params.nproc}"
         " --backbone {wildcards.backbone}"
         " --granularity {wildcards.granularity} --data {input.data} --vocab {input.vocab}"
         " --cache data/processed/features --out {output.model} --curves {output.curves}"
@@ -113,7 +112,7 @@ rule evaluate_backbone:
     params:
         tracked=tracked("profile", "data.variant"),
     shell:
-        "python {input.script} --params params.yaml --data {input.data} --model-dir {input.model}"
+        "workflow/python {input.script} --params params.yaml --data {input.data} --model-dir {input.model}"
         " --cache data/processed/features --metrics {output.metrics} --timing {output.timing}"
         " --confusion {output.confusion} --figure {output.figure} --log-file {log}"
 
@@ -140,5 +139,5 @@ rule cache_timing:
     params:
         tracked=tracked("seed", "data.variant", "cache_timing"),
     shell:
-        "python {input.script} --params params.yaml --backbone {wildcards.backbone} --data {input.data}"
+        "workflow/python {input.script} --params params.yaml --backbone {wildcards.backbone} --data {input.data}"
         " --vocab {input.vocab} --metrics {output.metrics} --timing {output.timing} --log-file {log}"

@@ -28,7 +28,7 @@ rule train_baseline:
     params:
         tracked=tracked("seed", "baselines.{model}"),
     shell:
-        "python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
+        "workflow/python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
         " --out {output.model} --log-file {log}"
 
 
@@ -56,6 +56,6 @@ rule evaluate_baseline:
     params:
         tracked=tracked("profile", "data.variant"),
     shell:
-        "python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
+        "workflow/python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
         " --model-dir {input.model} --metrics {output.metrics} --timing {output.timing}"
         " --confusion {output.confusion} --figure {output.figure} --log-file {log}"

@@ -28,7 +28,7 @@ rule quantize:
     params:
         tracked=tracked("seed", "quantize"),
     shell:
-        "python {input.script} --params params.yaml --model {input.model} --data {input.data} --granularity char"
+        "workflow/python {input.script} --params params.yaml --model {input.model} --data {input.data} --granularity char"
         " --out-torch {output.torch} --out-onnx {output.onnx} --metrics {output.metrics}"
         " --timing {output.timing} --log-file {log}"
 
@@ -55,7 +55,7 @@ rule distill_tsv:
             "seed", "distill.teacher", "distill.threads", "distill.teacher_batch_size"
         ),
     shell:
-        "python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
+        "workflow/python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
         " --granularity char --out {output.tsv} --summary {output.summary} --log-file {log}"
 
 
@@ -90,7 +90,7 @@ rule train_student:
             "distill.timing_rows",
         ),
     shell:
-        "python {input.script} --params params.yaml --teacher {input.teacher} --distill {input.distill}"
+        "workflow/python {input.script} --params params.yaml --teacher {input.teacher} --distill {input.distill}"
         " --data {input.data} --granularity char --out {output.model} --metrics {output.metrics}"
         " --confusion-csv {output.confusion} --confusion-png {output.figure} --timing {output.timing} --log-file {log}"
 
@@ -118,5 +118,5 @@ rule fastbert:
     params:
         tracked=tracked("seed", "fastbert"),
     shell:
-        "python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
+        "workflow/python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
         " --granularity char --out {output.model} --metrics {output.metrics} --timing {output.timing} --log-file {log}"

@@ -17,7 +17,7 @@ rule download:
     params:
         tracked=tracked("data.variant"),
     shell:
-        "python {input.script} --params params.yaml --variant-key data.variant"
+        "workflow/python {input.script} --params params.yaml --variant-key data.variant"
         " --out {output} --log-file {log}"
 
 
@@ -40,5 +40,5 @@ rule preprocess:
     params:
         tracked=tracked("data.max_rows", "preprocess"),
     shell:
-        "python {input.script} --params params.yaml --raw {input.raw} --out {output.data}"
+        "workflow/python {input.script} --params params.yaml --raw {input.raw} --out {output.data}"
         " --stats {output.stats} --stopwords {input.stopwords} --log-file {log}"

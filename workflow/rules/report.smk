@@ -31,5 +31,5 @@ rule report:
             "pair.backbones",
         ),
     shell:
-        "python {input.script} --params params.yaml --metrics metrics --references {input.references}"
+        "workflow/python {input.script} --params params.yaml --metrics metrics --references {input.references}"
         " --out {output.report} --html {output.html} --provenance {output.provenance} --log-file {log}"

@@ -40,7 +40,7 @@ rule download_task_data:
         variant=lambda w: TASK_DATASETS[w.dataset],
         tracked=tracked(),
     shell:
-        "python {input.script} --params params.yaml --variant {params.variant} --out {output} --log-file {log}"
+        "workflow/python {input.script} --params params.yaml --variant {params.variant} --out {output} --log-file {log}"
 
 
 rule train_ner:
@@ -64,7 +64,7 @@ rule train_ner:
         train=lambda w: f"data/raw/{NER_DATA[w.variant][0]}/{NER_DATA[w.variant][1]}",
         tracked=tracked("seed", "ner"),
     shell:
-        "python {input.script} --params params.yaml --variant {wildcards.variant} --train {params.train}"
+        "workflow/python {input.script} --params params.yaml --variant {wildcards.variant} --train {params.train}"
         " --out {output} --log-file {log}"
 
 
@@ -92,7 +92,7 @@ rule evaluate_ner:
         eval=lambda w: f"data/raw/{NER_DATA[w.variant][0]}/{NER_DATA[w.variant][2]}",
         tracked=tracked("ner.max_eval_sentences", "ner.per_variant"),
     shell:
-        "python {input.script} --params params.yaml --variant {wildcards.variant} --model {input.model}"
+        "workflow/python {input.script} --params params.yaml --variant {wildcards.variant} --model {input.model}"
         " --eval {params.eval} --metrics {output.metrics} --timing {output.timing}"
         " --predictions {output.predictions} --log-file {log}"
 
@@ -117,7 +117,7 @@ rule train_pair:
     params:
         tracked=tracked("seed", "pair"),
     shell:
-        "python {input.script} --params params.yaml --backbone {wildcards.backbone}"
+        "workflow/python {input.script} --params params.yaml --backbone {wildcards.backbone}"
         " --train {input.raw}/dev.txt --out {output} --log-file {log}"
 
 
@@ -143,5 +143,5 @@ rule evaluate_pair:
     params:
         tracked=tracked("pair.max_eval_pairs"),
     shell:
-        "python {input.script} --params params.yaml --model {input.model} --eval {input.raw}/test.txt"
+        "workflow/python {input.script} --params params.yaml --model {input.model} --eval {input.raw}/test.txt"
         " --metrics {output.metrics} --timing {output.timing} --log-file {log}"

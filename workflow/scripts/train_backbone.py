@@ -1,7 +1,7 @@
 """Stage train_backbone: fine-tune one backbone (scratch mini or pretrained) on one granularity.
 
-Runs under `torchrun --nproc_per_node N` (the rule's command): with N > 1 every process joins a
-DistributedDataParallel group (gloo on CPU, nccl on GPU) and only rank 0 writes anything. Writes the checkpoint (save_pretrained layout + head + zhbench.json + tokenizer.json), the training
+With `--workers N` > 1 the stage starts N workers of itself through torch.distributed.run; each joins
+a DistributedDataParallel group (gloo on CPU, nccl on GPU) and only rank 0 writes anything. Writes the checkpoint (save_pretrained layout + head + zhbench.json + tokenizer.json), the training
 curves (train.csv, eval.csv) and the measured times; quality metrics come from evaluate_backbone.
 """
 from __future__ import annotations
@@ -26,6 +26,8 @@ from zhbench.train import backbone_settings, device_name, train
 
 def build_parser():
     p = stage.parser(__doc__)
+    p.add_argument("--workers", type=int, default=1,
+                   help="DDP worker processes (backbones.nproc_per_node); 1 = this process, no torchrun")
     p.add_argument("--backbone", required=True, help="backbone name (one of zhbench.models.backbones.BACKBONES)")
     p.add_argument("--granularity", required=True, choices=GRANULARITIES, help="token granularity of the input")
     p.add_argument("--data", required=True, help="processed dataset directory (labels.txt, <granularity>/{train,dev}.tsv)")
@@ -54,6 +56,11 @@ def init_distributed() -> int:
 
 
 def run(args, params):
+    status = stage.launch_workers(args.workers)
+    if status is not None:
+        if status != 0:
+            raise RuntimeError(f"{args.workers} DDP workers failed (exit status {status}); see their log above")
+        return
     rank = init_distributed()
     try:
         train_and_save(args, params, rank)

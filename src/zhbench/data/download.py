@@ -16,6 +16,7 @@ from zhbench.io import atomic_dir, write_json
 log = logging.getLogger(__name__)
 
 MIRROR_ENV = "ZHBENCH_MIRROR"
+MIRROR_CONFIG = "config/mirror.yaml"
 _CHUNK = 1 << 20
 
 
@@ -73,8 +74,29 @@ def _fetch_url(url: str, dest: Path, timeout: float) -> None:
 
 
 def _mirror_root(mirror: str | os.PathLike | None) -> Path | None:
-    root = mirror if mirror is not None else os.environ.get(MIRROR_ENV)
+    """The mirror to look in first: the argument, else $ZHBENCH_MIRROR, else config/mirror.yaml."""
+    root = mirror if mirror is not None else os.environ.get(MIRROR_ENV) or configured_mirror()
     return Path(root) if root else None
+
+
+def configured_mirror(config: str | os.PathLike = MIRROR_CONFIG) -> str | None:
+    """`mirror:` of config/mirror.yaml (relative to the project root, where stages run), when that
+    directory exists."""
+    import yaml
+
+    path = Path(config)
+    if not path.is_file():
+        return None
+    mirror = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("mirror")
+    if not mirror:
+        return None
+    if not isinstance(mirror, str):
+        raise ValueError(f"{path}: `mirror:` must be a directory path or null, found {mirror!r}")
+    root = Path(mirror).expanduser()
+    if not root.is_dir():
+        log.info("mirror %s (from %s) does not exist here: fetching the public URLs", root, path)
+        return None
+    return str(root)
 
 
 def fetch_variant(variant: Variant, out_dir: str | os.PathLike, mirror: str | os.PathLike | None = None,
@@ -99,8 +121,8 @@ def fetch_variant(variant: Variant, out_dir: str | os.PathLike, mirror: str | os
                 "sha256": got.sha256, "git_blob": got.git_blob, "bytes": got.size,
             }
         if unreachable:
-            hint = (f"set {MIRROR_ENV} to a directory holding the mirrored files "
-                    f"(e.g. export {MIRROR_ENV}=../shared/data)" if root is None else
+            hint = (f"set `mirror:` in {MIRROR_CONFIG} (or the environment variable {MIRROR_ENV}) to a "
+                    "directory holding the mirrored files" if root is None else
                     f"the mirror {root} does not hold them either")
             raise DownloadError(
                 f"cannot download dataset {variant.name!r}: {len(unreachable)} file(s) unreachable "
