@@ -107,9 +107,11 @@ def _read_labelled_dir(path, name: str | None, text_columns: Sequence[str], labe
     if class_file.is_file():
         _, files["classes"] = read_source(class_file)
         class_names = read_labels(class_file)
-    labels, ids = _label_ids(rows, split_files, class_file, class_names, label_order)
-    _check_class_count(labels, ids["train"], class_file if class_names else split_files["train"],
-                       split_files["train"], exact_classes)
+    labels, ids = _label_ids(rows, split_files, class_file, class_names, label_order, exact_classes)
+    in_train = [labels[i] for i in sorted(set(ids["train"]))]
+    if len(in_train) < 2:
+        raise BadInputError(split_files["train"], None, f"expected at least 2 classes in the train split, found "
+                                                        f"{len(in_train)} ({_listing(in_train)})")
 
     splits = {split: [make(row, label) for row, label in zip(rows[split], ids[split])] for split in rows}
     dev_carve = None
@@ -146,7 +148,7 @@ def _parse_label(path, lineno: int, column: str, value: Any) -> int | str:
 
 
 def _label_ids(rows: dict[str, list[_Row]], files: dict[str, Path], class_file: Path, class_names: list[str] | None,
-               label_order: str) -> tuple[list[str], dict[str, list[int]]]:
+               label_order: str, exact_classes: int | None) -> tuple[list[str], dict[str, list[int]]]:
     """(label names in id order, split -> label id of each row)."""
     first_row = rows["train"][0]
     integers = isinstance(first_row.label, int)
@@ -170,6 +172,12 @@ def _label_ids(rows: dict[str, list[_Row]], files: dict[str, Path], class_file: 
         labels = [str(v) for v in values]
         id_of = {v: i for i, v in enumerate(values)}
         where = f"the train split {files['train']} ({_listing(labels)})"
+    source = class_file if class_names is not None else files["train"]
+    if exact_classes is not None and len(labels) != exact_classes:
+        raise BadInputError(source, None, f"expected exactly {exact_classes} classes, found {len(labels)} "
+                                          f"({_listing(labels)})")
+    if len(labels) < 2:
+        raise BadInputError(source, None, f"expected at least 2 classes, found {len(labels)} ({_listing(labels)})")
     ids: dict[str, list[int]] = {}
     for split, split_rows in rows.items():
         ids[split] = []
@@ -179,19 +187,6 @@ def _label_ids(rows: dict[str, list[_Row]], files: dict[str, Path], class_file: 
                 raise BadInputError(files[split], row.line, f"expected a label of {where}, found {what}")
             ids[split].append(id_of[row.label])
     return labels, ids
-
-
-def _check_class_count(labels: list[str], train_ids: list[int], label_source: Path, train_file: Path,
-                       exact: int | None) -> None:
-    if exact is not None and len(labels) != exact:
-        raise BadInputError(label_source, None, f"expected exactly {exact} classes, found {len(labels)} "
-                                                f"({_listing(labels)})")
-    if len(labels) < 2:
-        raise BadInputError(label_source, None, f"expected at least 2 classes, found {len(labels)} ({_listing(labels)})")
-    in_train = [labels[i] for i in sorted(set(train_ids))]
-    if len(in_train) < 2:
-        raise BadInputError(train_file, None, f"expected at least 2 classes in the train split, found "
-                                              f"{len(in_train)} ({_listing(in_train)})")
 
 
 def _kind(label: int | str) -> str:
