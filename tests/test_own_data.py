@@ -46,6 +46,14 @@ def error_of(call, *args, **kwargs) -> str:
 NAMED_ROWS = [f"{t},{label}" for t, label in zip(TITLES, ["sports", "realty", "sports", "finance", "game", "finance"])]
 
 
+def good_files(**override: str | bytes) -> dict[str, str | bytes]:
+    """train/dev/test.csv of NAMED_ROWS; an override such as test.jsonl replaces that split's file."""
+    files = {f"{split}.csv": csv_text("text,label", NAMED_ROWS) for split in ("train", "dev", "test")}
+    for file in override:
+        files.pop(f"{file.split('.')[0]}.csv", None)
+    return files | override
+
+
 # --- classification: formats and labels ---------------------------------------------------------------
 
 def test_thucnews_txt_with_class_file_matches_the_project_reader(tmp_path):
@@ -69,9 +77,7 @@ def test_csv_name_labels_are_sorted_by_default(tmp_path):
 
 
 def test_first_seen_label_order(tmp_path):
-    root = make_dir(tmp_path, {"train.csv": csv_text("text,label", NAMED_ROWS),
-                               "dev.csv": csv_text("text,label", NAMED_ROWS), "test.csv": csv_text("text,label", NAMED_ROWS)})
-    data = read_classification_dir(root, label_order="first_seen")
+    data = read_classification_dir(make_dir(tmp_path, good_files()), label_order="first_seen")
     assert data.labels == ["sports", "realty", "finance", "game"]
     assert [e.label for e in data.splits["train"]] == [0, 1, 0, 2, 3, 2]
 
@@ -86,7 +92,7 @@ def test_tsv_with_quoting_bom_and_crlf(tmp_path):
 
 def test_jsonl_integer_labels_keep_their_value_order_and_name(tmp_path):
     records = [{"text": t, "label": label} for t, label in zip(TITLES, [5, 1, "2", 5, 1, 2])]
-    root = make_dir(tmp_path, {"train.jsonl": jsonl(records), "dev.jsonl": jsonl(records), "test.jsonl": jsonl(records)})
+    root = make_dir(tmp_path, {f"{split}.jsonl": jsonl(records) for split in ("train", "dev", "test")})
     data = read_classification_dir(root, label_order="first_seen")  # names only: integers go by value
     assert data.labels == ["1", "2", "5"]
     assert [e.label for e in data.splits["train"]] == [2, 0, 1, 2, 0, 1]
@@ -101,10 +107,11 @@ def test_several_text_columns_are_joined_leaving_empty_ones_out(tmp_path):
 
 
 def test_class_file_names_and_integer_ids(tmp_path):
-    names = make_dir(tmp_path, {"class.txt": "体育\n财经\n房产\n", "train.jsonl": jsonl([
-        {"text": TITLES[0], "label": "房产"}, {"text": TITLES[1], "label": "体育"}]),
-        "dev.jsonl": jsonl([{"text": TITLES[2], "label": "财经"}]), "test.jsonl": jsonl([{"text": TITLES[3], "label": "体育"}])},
-        name="names")
+    names = make_dir(tmp_path, {
+        "class.txt": "体育\n财经\n房产\n",
+        "train.jsonl": jsonl([{"text": TITLES[0], "label": "房产"}, {"text": TITLES[1], "label": "体育"}]),
+        "dev.jsonl": jsonl([{"text": TITLES[2], "label": "财经"}]),
+        "test.jsonl": jsonl([{"text": TITLES[3], "label": "体育"}])}, name="names")
     data = read_classification_dir(names)
     assert data.labels == ["体育", "财经", "房产"]  # class.txt's order, and 财经 need not be in train
     assert [e.label for e in data.splits["train"]] == [2, 0] and data.splits["dev"][0].label == 1
@@ -124,8 +131,7 @@ def test_each_file_sha256_is_recorded(tmp_path):
 
 
 def test_task_name_is_the_sanitised_directory_name_unless_given(tmp_path):
-    files = {"train.csv": csv_text("text,label", NAMED_ROWS), "dev.csv": csv_text("text,label", NAMED_ROWS),
-             "test.csv": csv_text("text,label", NAMED_ROWS)}
+    files = good_files()
     assert read_classification_dir(make_dir(tmp_path, files, name="My News_v2 (新闻)")).task == "my-news_v2"
     assert read_classification_dir(make_dir(tmp_path, files, name="x"), name="Weibo Topics").task == "weibo-topics"
     assert "give the dataset a name" in error_of(read_classification_dir, make_dir(tmp_path, files, name="新闻"))
@@ -154,6 +160,7 @@ def test_carved_dev_is_stratified_and_recorded(tmp_path):
     assert carve.train_lines == tuple(e.line for e in dev) and carve.stratified
     assert (carve.fraction, carve.seed, carve.train_file) == (0.2, 42, str(tmp_path / "carve" / "train.csv"))
     assert [e.line for e in train] == sorted(e.line for e in train)  # file order kept
+    assert data.skipped == {"train": [], "dev": [], "test": []}
 
 
 def test_carved_dev_is_deterministic_and_seeded(tmp_path):
@@ -174,12 +181,6 @@ def test_carving_keeps_every_class_in_train_and_rounds_to_the_total(tmp_path):
 
 
 # --- classification: bad input -----------------------------------------------------------------------
-
-def good_files(**override: str) -> dict[str, str]:
-    files = {"train.csv": csv_text("text,label", NAMED_ROWS), "dev.csv": csv_text("text,label", NAMED_ROWS),
-             "test.csv": csv_text("text,label", NAMED_ROWS)}
-    return files | override
-
 
 @pytest.mark.parametrize("override, where, message", [
     ({"test.csv": csv_text("title,category", NAMED_ROWS)}, "test.csv:1",
@@ -212,16 +213,13 @@ def good_files(**override: str) -> dict[str, str]:
     ({"train.csv": csv_text("text,label", NAMED_ROWS).encode("gbk")}, "train.csv:2", "not valid UTF-8"),
 ])
 def test_bad_input_is_one_error_naming_file_and_line(tmp_path, override, where, message):
-    files = good_files(**override)
-    if "test.csv" in files and any(f.startswith("test.") and f != "test.csv" for f in override):
-        del files["test.csv"]
-    root = make_dir(tmp_path, files)
+    root = make_dir(tmp_path, good_files(**override))
     error = error_of(read_classification_dir, root)
     assert error.startswith(f"{root / where}: ") and message in error, error
 
 
 def test_ambiguous_split_files_are_one_error(tmp_path):
-    root = make_dir(tmp_path, good_files(**{"train.jsonl": jsonl([{"text": "x", "label": "a"}])}))
+    root = make_dir(tmp_path, good_files() | {"train.jsonl": jsonl([{"text": "x", "label": "a"}])})
     assert error_of(read_classification_dir, root) == (
         f"{root}: expected one train file, found 2 (train.csv, train.jsonl); keep one of them")
 
@@ -230,7 +228,7 @@ def test_missing_test_and_unsupported_split_files_are_errors(tmp_path):
     no_test = make_dir(tmp_path, {"train.csv": csv_text("text,label", NAMED_ROWS)}, name="no-test")
     assert "expected a test file (test + one of .csv, .jsonl, .tsv, .txt), found none" in \
         error_of(read_classification_dir, no_test)
-    xlsx = make_dir(tmp_path, good_files(**{"dev.xlsx": "?"}), name="xlsx")
+    xlsx = make_dir(tmp_path, good_files() | {"dev.xlsx": "?"}, name="xlsx")
     assert "dev.xlsx: expected a dev file ending in one of" in error_of(read_classification_dir, xlsx)
 
 
@@ -315,6 +313,13 @@ def test_cluener_json_with_new_types_discovered_from_train(tmp_path):
     assert data.splits["train"] == read_cluener(root / "train.json", types=data.labels)
     assert data.splits["train"][0].tags == ["B-person", "I-person", "O", "O", "O", "O", "B-dish", "I-dish"]
     assert read_ner_dir(root, types=["person", "dish", "city"]).labels == ["person", "dish", "city"]
+
+
+def test_cluener_with_a_bom_reads_from_line_one(tmp_path):
+    record = cluener_record("小明来了", person=("小明", 0, 1))
+    root = make_dir(tmp_path, {"train.json": "\ufeff" + jsonl([record] * 10), "test.json": jsonl([record])})
+    data = read_ner_dir(root)
+    assert data.splits["test"][0].spans == [Span("person", 0, 1)] and data.dev_carve.train_lines
 
 
 def test_cluener_type_missing_from_train_is_an_error(tmp_path):

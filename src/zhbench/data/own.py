@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from zhbench.data.lcqmc import Pair
-from zhbench.data.own_files import (ON_BAD_ROW, ROW_FORMATS, OwnDataset, SourceFile, carve_dev, clean_text,
+from zhbench.data.own_files import (ON_BAD_ROW, ROW_FORMATS, SPLITS, OwnDataset, SourceFile, carve_dev, clean_text,
                                     find_split_files, read_rows, read_source, task_name)
 from zhbench.data.thucnews import Example, read_labels
 from zhbench.io import BadInputError
@@ -84,6 +84,7 @@ def _read_labelled_dir(path, name: str | None, text_columns: Sequence[str], labe
                        exact_classes: int | None, make: Callable[[_Row, int], T]) -> OwnDataset[T]:
     text_columns = _check_options(text_columns, label_column, label_order, on_bad_row)
     directory = Path(path)
+    task = task_name(name, directory)
     columns = (*text_columns, label_column)
     split_files = find_split_files(directory, ROW_FORMATS)
 
@@ -96,10 +97,9 @@ def _read_labelled_dir(path, name: str | None, text_columns: Sequence[str], labe
 
     files: dict[str, SourceFile] = {}
     rows: dict[str, list[_Row]] = {}
-    skipped: dict[str, list[str]] = {}
+    skipped: dict[str, list[str]] = {split: [] for split in SPLITS}
     for split, file in split_files.items():
         text, files[split] = read_source(file)
-        skipped[split] = []
         rows[split] = read_rows(file, text, columns, parse, on_bad_row, skipped[split])
 
     class_file = directory / CLASS_FILE
@@ -118,11 +118,11 @@ def _read_labelled_dir(path, name: str | None, text_columns: Sequence[str], labe
     if "dev" not in splits:
         splits["train"], splits["dev"], dev_carve = carve_dev(splits["train"], dev_fraction, seed,
                                                               str(split_files["train"]), by_label=True)
-    return OwnDataset(task_name(name, directory), labels, {s: splits[s] for s in ("train", "dev", "test")},
-                      files, dev_carve, skipped)
+    return OwnDataset(task, labels, {split: splits[split] for split in SPLITS}, files, dev_carve, skipped)
 
 
-def _check_options(text_columns: Sequence[str], label_column: str, label_order: str, on_bad_row: str) -> tuple[str, ...]:
+def _check_options(text_columns: Sequence[str], label_column: str, label_order: str,
+                   on_bad_row: str) -> tuple[str, ...]:
     if isinstance(text_columns, str) or not text_columns:
         raise ValueError(f"text columns must be a non-empty list of column names, got {text_columns!r}")
     columns = tuple(text_columns)
@@ -155,8 +155,8 @@ def _label_ids(rows: dict[str, list[_Row]], files: dict[str, Path], class_file: 
     for split, split_rows in rows.items():
         for row in split_rows:
             if isinstance(row.label, int) != integers:
-                raise BadInputError(files[split], row.line, f"expected {_kind(first_row.label)} labels throughout, as at "
-                                    f"{files['train']}:{first_row.line} ({first_row.label!r}), found "
+                raise BadInputError(files[split], row.line, f"expected {_kind(first_row.label)} labels throughout, "
+                                    f"as at {files['train']}:{first_row.line} ({first_row.label!r}), found "
                                     f"{_kind(row.label)} {row.label!r}; mixed integer and name labels are ambiguous")
     if class_names is not None:
         labels = class_names

@@ -204,7 +204,8 @@ def _jsonl_records(path, text: str, columns: Sequence[str]) -> Iterator[tuple[in
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            yield lineno, BadInputError(path, lineno, f"expected a JSON object, found invalid JSON ({e.msg} at column {e.colno})")
+            yield lineno, BadInputError(path, lineno, f"expected a JSON object, found invalid JSON "
+                                                      f"({e.msg} at column {e.colno})")
             continue
         if not isinstance(record, dict):
             yield lineno, BadInputError(path, lineno, f"expected a JSON object, found {type(record).__name__}")

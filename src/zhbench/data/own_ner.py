@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Sequence
 
 from zhbench.data.ner import OUTSIDE, Sentence, Span, bio_to_spans, read_cluener
-from zhbench.data.own_files import (C0_CONTROLS, OwnDataset, SourceFile, carve_dev, find_split_files, is_blank,
+from zhbench.data.own_files import (C0_CONTROLS, SPLITS, OwnDataset, SourceFile, carve_dev, find_split_files, is_blank,
                                     lines, read_source, task_name)
 from zhbench.io import BadInputError
 
@@ -39,13 +39,13 @@ def read_ner_dir(path: str | os.PathLike, *, name: str | None = None, types: Seq
         if not types or len(set(types)) != len(types) or not all(isinstance(t, str) and t for t in types):
             raise ValueError(f"types must be distinct, non-empty entity type names, got {types!r}")
     directory = Path(path)
+    task = task_name(name, directory)
     split_files = find_split_files(directory, NER_FORMATS)
     files: dict[str, SourceFile] = {}
     splits: dict[str, list[Sentence]] = {}
-    skipped: dict[str, list[str]] = {}
+    skipped: dict[str, list[str]] = {split: [] for split in SPLITS}
     for split, file in split_files.items():  # train first: it fixes the types
         text, files[split] = read_source(file)
-        skipped[split] = []
         if NER_FORMATS[file.suffix.lower()] == "bio":
             splits[split] = _parse_bio(file, text, types)
         else:
@@ -59,8 +59,7 @@ def read_ner_dir(path: str | os.PathLike, *, name: str | None = None, types: Seq
     if "dev" not in splits:
         splits["train"], splits["dev"], dev_carve = carve_dev(splits["train"], dev_fraction, seed,
                                                               str(split_files["train"]), by_label=False)
-    return OwnDataset(task_name(name, directory), list(types), {s: splits[s] for s in ("train", "dev", "test")},
-                      files, dev_carve, skipped)
+    return OwnDataset(task, list(types), {split: splits[split] for split in SPLITS}, files, dev_carve, skipped)
 
 
 def read_bio(path: str | os.PathLike, types: Sequence[str] | None = None) -> list[Sentence]:
@@ -85,7 +84,8 @@ def _parse_bio(path: Path, text: str, types: Sequence[str] | None) -> list[Sente
         cut = max(line.rfind(" "), line.rfind("\t"))  # the character itself may be a space
         char, tag = line[:cut], line[cut + 1:]
         if cut < 0 or len(char) != 1:
-            raise BadInputError(path, lineno, f"expected 'char<SPACE>tag' (one character, one tag), found {line[:40]!r}")
+            raise BadInputError(path, lineno, f"expected 'char<SPACE>tag' (one character, one tag), "
+                                              f"found {line[:40]!r}")
         if C0_CONTROLS.match(char):
             raise BadInputError(path, lineno, f"expected a text character, found control character U+{ord(char):04X}")
         prefix, dash, typ = tag.partition("-")
