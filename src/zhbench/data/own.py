@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from zhbench.data.lcqmc import Pair
-from zhbench.data.own_files import (ON_BAD_ROW, ROW_FORMATS, SPLITS, OwnDataset, SourceFile, carve_dev, clean_text,
-                                    find_split_files, read_rows, read_source, task_name)
+from zhbench.data.own_files import (ON_BAD_ROW, ROW_FORMATS, SPLITS, OwnDataset, SourceFile, carve_dev,
+                                    clean_text, find_split_files, read_rows, read_source, task_name)
 from zhbench.data.thucnews import Example, read_labels
 from zhbench.io import BadInputError
 
