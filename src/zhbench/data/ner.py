@@ -172,7 +172,7 @@ def read_cluener(path: str | os.PathLike, labelled: bool = True, types: Sequence
         raise ValueError(f"on_nested must be 'error' or 'keep_outer', got {on_nested!r}")
     dropped = [] if dropped is None else dropped
     sentences: list[Sentence] = []
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # a BOM (editors on Windows write one) is not part of line 1
         for lineno, line in enumerate(f, start=1):
             if not line.strip():
                 raise BadInputError(path, lineno, "expected a JSON object, found an empty line")
