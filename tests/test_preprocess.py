@@ -61,6 +61,8 @@ def test_bom_and_crlf_are_tolerated(tmp_path):
     ("没有制表符的标题 3", "expected 'title<TAB>label' (2 fields), found 1"),
     ("标签越界\t12", "label must be an integer in 0..9, found '12'"),
     ("\t4", "empty title"),
+    ("女排\x00夺冠\t4", "control character U+0000 at character 2"),
+    ("女排\x1b[31m夺冠\t4", "control character U+001B"),
 ])
 def test_bad_rows_name_file_and_line(tmp_path, row, message):
     raw = make_raw(tmp_path, ("\n".join([GOOD[0], row, GOOD[1]]) + "\n").encode())
@@ -78,10 +80,11 @@ def test_gbk_file_is_a_clear_error(tmp_path):
 
 
 def test_skip_mode_counts_bad_rows(tmp_path):
-    raw = make_raw(tmp_path, ("\n".join([GOOD[0], "坏行\t12", GOOD[1]]) + "\n").encode())
+    raw = make_raw(tmp_path, ("\n".join([GOOD[0], "坏行\t12", "空\x00字节\t3", GOOD[1]]) + "\n").encode())
     stats = preprocess(raw, tmp_path / "out", PreprocessConfig(on_bad_row="skip"))
     assert stats["splits"]["train"]["rows"] == 2
-    assert stats["splits"]["train"]["skipped_rows"] == 1
+    assert stats["splits"]["train"]["skipped_rows"] == 2
+    assert "\x00" not in (tmp_path / "out" / "char" / "train.tsv").read_text(encoding="utf-8")
 
 
 def test_stage_script_prints_one_line_error_and_exits_1(tmp_path):

@@ -288,6 +288,7 @@ BAD = [
     ("nested list item", dict(json={"texts": [["冠军"]]}), 422, "texts[0]"),
     ("empty string", dict(json={"texts": ["冠军", ""]}), 422, "texts[1]: String should have at least 1 character"),
     ("blank string", dict(json={"texts": ["  \t\n"]}), 422, "hold only white space"),
+    ("NUL in a text", dict(json={"texts": ["冠军", "女排\u0000夺冠"]}), 422, "texts[1] holds a control character U+0000"),
     ("over-long text", dict(json={"texts": ["冠" * 41]}), 422, "texts[0]: String should have at most 40 characters"),
     ("too many texts", dict(json={"texts": ["冠军"] * 9}), 422, "texts: List should have at most 8 items"),
     ("top_k zero", dict(json={"texts": ["冠军"], "top_k": 0}), 422, "top_k"),

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from zhbench.predict import ModelInfo, ModelLoadError, TextClassifier, load_predictor
+from zhbench.text import control_character, describe_control
 
 log = logging.getLogger("zhbench.serve")
 
@@ -182,6 +183,10 @@ def create_app(service: Service):
             blank = [i for i, t in enumerate(texts) if not t.strip()]
             if blank:
                 raise ValueError(f"texts {blank} hold only white space; every text needs a non-space character")
+            for i, t in enumerate(texts):
+                control = control_character(t)
+                if control:
+                    raise ValueError(f"texts[{i}] holds a {describe_control(control)}; send plain text")
             return texts
 
     class LabelScore(BaseModel):

@@ -24,15 +24,12 @@ from pathlib import Path
 from typing import Any, Callable, Generic, Iterator, Mapping, Sequence, TypeVar
 
 from zhbench.io import BadInputError
+from zhbench.text import control_character, describe_control
 
 SPLITS = ("train", "dev", "test")
 REQUIRED_SPLITS = ("train", "test")
 ROW_FORMATS = {".txt": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 ON_BAD_ROW = ("error", "skip")
-
-# C0 controls other than tab: a NUL or a stray newline inside a text would corrupt the
-# one-example-per-line files that preprocessing writes, and usually means a binary or mis-split file.
-C0_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f]")
 
 T = TypeVar("T")
 
@@ -115,10 +112,10 @@ def clean_text(path: str | os.PathLike, lineno: int, column: str, value: Any) ->
     """The value stripped of surrounding whitespace; it must be a string free of C0 controls but tab."""
     if not isinstance(value, str):
         raise BadInputError(path, lineno, f"expected a string in {column!r}, found {type(value).__name__} {value!r}")
-    control = C0_CONTROLS.search(value)
+    control = control_character(value)
     if control:
         raise BadInputError(path, lineno, f"expected text without control characters in {column!r}, found "
-                                          f"U+{ord(control.group()):04X} at character {control.start()}")
+                                          f"{describe_control(control)}")
     return value.strip()
 
 

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Sequence
 
 from zhbench.data.ner import OUTSIDE, Sentence, Span, bio_to_spans, read_cluener
-from zhbench.data.own_files import (C0_CONTROLS, SPLITS, OwnDataset, SourceFile, carve_dev, find_split_files, is_blank,
+from zhbench.data.own_files import (SPLITS, OwnDataset, SourceFile, carve_dev, find_split_files, is_blank,
                                     lines, read_source, task_name)
 from zhbench.io import BadInputError
+from zhbench.text import control_character, describe_control
 
 NER_FORMATS = {".json": "cluener", ".jsonl": "cluener", ".bio": "bio", ".conll": "bio", ".txt": "bio"}
 
@@ -86,8 +87,9 @@ def _parse_bio(path: Path, text: str, types: Sequence[str] | None) -> list[Sente
         if cut < 0 or len(char) != 1:
             raise BadInputError(path, lineno, f"expected 'char<SPACE>tag' (one character, one tag), "
                                               f"found {line[:40]!r}")
-        if C0_CONTROLS.match(char):
-            raise BadInputError(path, lineno, f"expected a text character, found control character U+{ord(char):04X}")
+        control = control_character(char)
+        if control:
+            raise BadInputError(path, lineno, f"expected a text character, found {describe_control(control)}")
         prefix, dash, typ = tag.partition("-")
         if tag != OUTSIDE and (prefix not in ("B", "I") or not dash or not typ):
             raise BadInputError(path, lineno, f"expected a BIO tag (O, B-TYPE or I-TYPE), found {tag!r}")
@@ -127,9 +129,9 @@ def _read_cluener(path: Path, types: Sequence[str], on_nested: str, skipped: lis
     dropped: list[Span] = []
     sentences = read_cluener(path, types=types, on_nested=on_nested, dropped=dropped)
     for sentence in sentences:
-        control = C0_CONTROLS.search(sentence.text)
+        control = control_character(sentence.text)
         if control:
             raise BadInputError(path, sentence.line, f"expected text without control characters, found "
-                                                     f"U+{ord(control.group()):04X} at character {control.start()}")
+                                                     f"{describe_control(control)}")
     skipped.extend(f"{path}: dropped {s.type} span [{s.start}, {s.end}] nested in another span" for s in dropped)
     return sentences

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zhbench.io import BadInputError
+from zhbench.text import control_character, describe_control
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ def _parse_row(row: str, lineno: int, num_labels: int, path: Path) -> Example:
     title, label = fields[0].strip(), fields[1].strip()
     if not title:
         raise BadInputError(path, lineno, "empty title")
+    control = control_character(title)
+    if control:
+        raise BadInputError(path, lineno, f"expected a title without control characters, found {describe_control(control)}")
     if not label.isdigit() or not 0 <= int(label) < num_labels:
         raise BadInputError(path, lineno, f"label must be an integer in 0..{num_labels - 1}, found {label!r}")
     return Example(title, int(label), lineno)

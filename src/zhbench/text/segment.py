@@ -17,6 +17,23 @@ GRANULARITIES = ("char", "word")
 _CHAR_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[.\-_'][A-Za-z0-9]+)*|\S")
 
 
+# C0 controls other than tab: a NUL or a stray newline inside a text would corrupt the
+# one-example-per-line files preprocessing writes (and fastText's input), and usually means a
+# binary or mis-split file. Tab is the field separator, checked by each reader.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f]")
+
+
+def control_character(text: str) -> tuple[int, str] | None:
+    """(index, character) of the first C0 control character other than tab in `text`, else None."""
+    m = _CONTROL.search(text)
+    return (m.start(), m.group()) if m else None
+
+
+def describe_control(found: tuple[int, str]) -> str:
+    index, ch = found
+    return f"control character U+{ord(ch):04X} at character {index}"
+
+
 def char_tokens(text: str) -> list[str]:
     return _CHAR_TOKEN.findall(text)
 
