@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -143,3 +144,36 @@ def test_dvc_metrics_diff_shows_nothing_then_exactly_what_changed(dvc):
         run(["git", "checkout", "--", "."], cwd=dvc)
     assert ran == {"train_baseline@fasttext_char", "evaluate_baseline@fasttext_char", "report"}
     assert diff and set(diff) == {"metrics/thucnews10/fasttext_char.json"}, sorted(diff)
+
+
+def _directory_hashes(project: Path) -> dict[str, str]:
+    """{path: md5} of every directory that dvc.lock records (outputs and dependencies)."""
+    lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
+    hashes = {}
+    for stage in lock["stages"].values():
+        for entry in stage.get("deps", []) + stage.get("outs", []):
+            if str(entry.get("md5", "")).endswith(".dir"):
+                hashes[entry["path"]] = entry["md5"]
+    return hashes
+
+
+def test_snakemake_outputs_commit_to_the_same_dvc_lock_as_a_dvc_run(smk, dvc, tmp_path):
+    """Engine bookkeeping (Snakemake's .snakemake_timestamp in every directory output) stays out of
+    DVC: after `dvc commit`, a Snakemake run is up to date for DVC, and its directory hashes are the
+    ones a DVC run of the same DAG records on this machine."""
+    committed = tmp_path / "snakemake-committed"
+    shutil.copytree(smk, committed, symlinks=True)
+    run(["dvc", "commit", "--force", "--quiet"], cwd=committed)
+    assert "up to date" in run(["dvc", "status"], cwd=committed).stdout
+    ours, theirs = _directory_hashes(committed), _directory_hashes(dvc)
+    assert ours and set(ours) == set(theirs)
+    assert {p: h for p, h in ours.items() if theirs[p] != h} == {}
+
+
+@pytest.mark.parametrize("engine", ["snakemake", "dvc"])
+def test_dvc_plots_show_renders_every_plot(smk, dvc, engine, tmp_path):
+    project = smk if engine == "snakemake" else dvc
+    proc = run(["dvc", "plots", "show", "--out", str(tmp_path / "plots")], cwd=project, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "failed to load" not in out, out[-3000:]
+    assert (tmp_path / "plots" / "index.html").is_file()

@@ -330,6 +330,16 @@ def test_textcnn_and_fastbert_tables(built):
     assert "figures/fastbert_speed_bert.png" in timing
 
 
+def test_timing_that_grows_with_the_batch_is_flagged_not_reported(fixture_root, built):
+    assert "Not a result" not in built[0]
+
+    def contradict(d):
+        d["seconds_per_sample"]["batch_64"]["student"] = 0.0009  # 4.5x the batch-1 time per sample
+    root = edited(fixture_root, "thucnews10/students/char/textcnn_timing.json", contradict)
+    text = section(build(root)[0], "Distillation (TextCNN and FastBERT)")
+    assert "Not a result: time per sample grows with the batch size for TextCNN" in text
+
+
 def test_accuracy_latency_lists_every_classifier(built):
     text = section(built[0], "Accuracy vs latency (every classifier)")
     for label in ("`random_forest`", "`fasttext_char`", "`char/bert`", "`word/bert`", "`char/bert torch_int8`",

@@ -390,9 +390,27 @@ def section_quantization(inp: ReportInputs) -> Section:
     return sec
 
 
+def batching_warning(per_sample: dict[str, dict[str, float]]) -> str:
+    """A caption warning when a model's time per sample grows with the batch size ({"batch_1":
+    {model: s}, "batch_64": {model: s}}). Batching only amortises fixed costs, so a larger batch
+    is as fast per sample or faster; a slower one means the CPU was shared while it measured."""
+    batches = sorted(per_sample, key=lambda b: int(b.replace("batch_", "")))
+    grows = sorted({model for small, large in zip(batches, batches[1:])
+                    for model, t in per_sample[large].items()
+                    if isinstance(t, (int, float)) and isinstance(per_sample[small].get(model), (int, float))
+                    and t > 1.05 * per_sample[small][model]})
+    if not grows:
+        return ""
+    return (f" **Not a result: time per sample grows with the batch size for {', '.join(grows)}**, which batching "
+            "cannot do on an idle machine: other work shared the CPU while this was measured.")
+
+
 def _quantize_latency_table(name: str, timing: dict) -> Table:
     rows = []
+    warning = ""
     for which in ("trained", "base"):
+        warning = warning or batching_warning({b: {k: v for k, v in row.items() if k in ("fp32", "torch_int8", "ort_int8")}
+                                               for b, row in timing.get(which, {}).items()})
         for batch, row in timing.get(which, {}).items():
             rows.append([which, batch.replace("batch_", ""), num(1000 * row["fp32"], ".3f"),
                          num(1000 * row["torch_int8"], ".3f"), num(1000 * row["ort_int8"], ".3f"),
@@ -402,7 +420,7 @@ def _quantize_latency_table(name: str, timing: dict) -> Table:
                   "torch int8 speed-up ×", "ORT int8 speed-up ×"], rows,
                  caption=f"Measured on {timing.get('device', '?')}, {timing.get('threads', '?')} threads, sequence "
                          f"length {timing.get('seq_len', '?')}; changes run to run. "
-                         "The write-up gives no int8 latency.")
+                         "The write-up gives no int8 latency." + warning)
 
 
 def section_distillation(inp: ReportInputs) -> Section:
@@ -458,7 +476,8 @@ def _textcnn_blocks(inp: ReportInputs) -> list:
             [[b.replace("batch_", ""), num(1000 * v["student"], ".3f"), num(1000 * v["teacher"], ".3f"),
               num(v["speedup"], ".1f")] for b, v in lat.items()],
             caption=f"Measured on {timing.get('device', '?')}, {timing.get('threads', '?')} threads; training took "
-                    f"{duration(timing.get('train_seconds'))} for {timing.get('train_steps', '?')} steps.")]))
+                    f"{duration(timing.get('train_seconds'))} for {timing.get('train_steps', '?')} steps."
+                    + batching_warning({b: {"TextCNN": v["student"], "teacher": v["teacher"]} for b, v in lat.items()}))]))
     return blocks + [regenerate(*cmd)]
 
 

@@ -107,6 +107,7 @@ rule evaluate_backbone:
         "../envs/zhbench.yaml"
     threads: 1
     resources:
+        cpu_share=LATENCY_TIMING,
         mem_mb=2000,
         runtime=30,
     params:
@@ -134,6 +135,7 @@ rule cache_timing:
         "../envs/zhbench.yaml"
     threads: lambda w: config["cache_timing"]["threads"]
     resources:
+        cpu_share=LATENCY_TIMING,
         mem_mb=2000,
         runtime=30,
     params:

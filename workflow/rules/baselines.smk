@@ -51,6 +51,7 @@ rule evaluate_baseline:
         "../envs/zhbench.yaml"
     threads: 1
     resources:
+        cpu_share=LATENCY_TIMING,
         mem_mb=2000,
         runtime=15,
     params:

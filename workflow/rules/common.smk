@@ -2,6 +2,11 @@
 # dvc.yaml stage lists under `params:`; their values become the rule's params, so Snakemake reruns
 # the rule when they change (the default `params` rerun trigger).
 
+# Stages that time inference hold the whole of `cpu_share` (the default profile grants 100 per run,
+# every other job takes 1), so nothing else runs beside them while they measure: a latency taken
+# while another job shares the cores measures the neighbour. DVC runs one stage at a time anyway.
+LATENCY_TIMING = 100
+
 TASK = "thucnews10"  # the news-title classification task; its dataset variant is config["data"]["variant"]
 
 

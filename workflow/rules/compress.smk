@@ -23,6 +23,7 @@ rule quantize:
         "../envs/zhbench.yaml"
     threads: lambda w: config["quantize"]["threads"]
     resources:
+        cpu_share=LATENCY_TIMING,
         mem_mb=4000,
         runtime=60,
     params:
@@ -78,6 +79,7 @@ rule train_student:
         "../envs/zhbench.yaml"
     threads: lambda w: config["distill"]["train"]["threads"]
     resources:
+        cpu_share=LATENCY_TIMING,
         mem_mb=4000,
         runtime=120,
     params:
@@ -113,6 +115,7 @@ rule fastbert:
         "../envs/zhbench.yaml"
     threads: lambda w: config["fastbert"]["train"]["threads"]
     resources:
+        cpu_share=LATENCY_TIMING,
         mem_mb=3000,
         runtime=60,
     params:
