@@ -115,7 +115,8 @@ def encode_characters(tokenizer: TokenizersBackend, texts: Sequence[Sequence[str
     for row, chars in enumerate(texts):
         positions = [p for p, word in enumerate(encoding.word_ids(row)) if word is not None]
         if len(positions) != len(chars):
-            raise AssertionError(f"framing gave {len(positions)} positions for {len(chars)} characters")
+            raise RuntimeError(f"the tokenizer split its unknown token {tokenizer.unk_token!r}: framing gave "
+                               f"{len(positions)} positions for {len(chars)} characters")
         input_ids[row, positions] = torch.tensor([lookup(c) for c in chars], dtype=input_ids.dtype)
         char_mask[row, positions] = 1
     return {**_tensors(encoding), "input_ids": input_ids, "char_mask": char_mask}

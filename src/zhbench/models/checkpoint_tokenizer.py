@@ -104,19 +104,33 @@ def load_checkpoint_tokenizer(family: str, source: str | os.PathLike) -> Tokeniz
 
 def _load_directory(family: str, scheme: TokenizerScheme, directory: Path, source: str) -> TokenizersBackend:
     looked_for = (TOKENIZER_JSON, scheme.vocab_file)
-    if not any((directory / name).is_file() for name in looked_for):
+    found = [name for name in looked_for if (directory / name).is_file()]
+    if not found:
         raise _unavailable(family, source, f"directory {directory}: neither {' nor '.join(looked_for)} "
                                            f"(the {family} tokenizer needs one of them)")
+    if found == ["spiece.model"]:
+        _check_sentencepiece(family, source, directory / "spiece.model")
     try:
         tokenizer = scheme.tokenizer_class.from_pretrained(
             str(directory), local_files_only=True, padding_side=scheme.padding_side,
             model_input_names=list(scheme.model_input_names))
     except (OSError, ValueError) as e:
         raise _unavailable(family, source, f"directory {directory}: {e}", e) from e
-    if tokenizer.vocab_size <= len(tokenizer.all_special_tokens):
-        raise _unavailable(family, source, f"directory {directory}: the tokenizer holds only its special "
-                                           f"tokens ({tokenizer.vocab_size}); its vocabulary file was not read")
+    if not set(tokenizer.get_vocab()) - set(tokenizer.all_special_tokens):
+        raise _unavailable(family, source, f"directory {directory}: the tokenizer read from {found[0]} "
+                                           "holds no token but its special ones")
     return tokenizer
+
+
+def _check_sentencepiece(family: str, source: str, model_file: Path) -> None:
+    """Read spiece.model here: transformers, failing to, falls back to reading it as a tiktoken
+    file and reports that instead."""
+    import sentencepiece
+
+    try:
+        sentencepiece.SentencePieceProcessor(model_file=str(model_file))
+    except (OSError, RuntimeError) as e:
+        raise _unavailable(family, source, f"{model_file}: not a sentencepiece model ({e})", e) from e
 
 
 def _unavailable(family: str, source: str, tried: str, cause: BaseException | None = None) -> PretrainedUnavailableError:
