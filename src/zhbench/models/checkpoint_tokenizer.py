@@ -110,6 +110,8 @@ def _load_directory(family: str, scheme: TokenizerScheme, directory: Path, sourc
                                            f"(the {family} tokenizer needs one of them)")
     if found == ["spiece.model"]:
         _check_sentencepiece(family, source, directory / "spiece.model")
+    # The family's padding side and input names win over a saved tokenizer_config: the pooling
+    # rule and the model's forward are written for them.
     try:
         tokenizer = scheme.tokenizer_class.from_pretrained(
             str(directory), local_files_only=True, padding_side=scheme.padding_side,
@@ -133,7 +135,8 @@ def _check_sentencepiece(family: str, source: str, model_file: Path) -> None:
         raise _unavailable(family, source, f"{model_file}: not a sentencepiece model ({e})", e) from e
 
 
-def _unavailable(family: str, source: str, tried: str, cause: BaseException | None = None) -> PretrainedUnavailableError:
+def _unavailable(family: str, source: str, tried: str,
+                 cause: BaseException | None = None) -> PretrainedUnavailableError:
     err = PretrainedUnavailableError(
         f"cannot load the tokenizer of pretrained backbone {family!r} from {source!r}.\n"
         f"Tried: {tried}\n" + _download_hint(family, source))
