@@ -1,5 +1,7 @@
-"""Session-wide fixtures: one local smoke run of the whole DAG, shared by the end-to-end tests and the
-SLURM comparison, and the rule that decides whether this machine can run the SLURM tests."""
+"""Session-wide fixtures: the README's own pipeline runs (its `make run` in one fresh clone, its
+`dvc repro` in another, both on the smoke profile, started side by side when the session starts so
+they overlap the unit tests), shared by the end-to-end, README, kill-and-resume and SLURM tests;
+and the rule that decides whether this machine can run the SLURM tests."""
 from __future__ import annotations
 
 import os
@@ -11,7 +13,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py, also for tests/slurm/
 
-from helpers import make_smoke_project, run  # noqa: E402
+from helpers import ReadmeRun, make_fresh_clone, readme_blocks  # noqa: E402
+
+RUN_TIMEOUT = 2400  # seconds either README run may take (both share the machine with the unit tests)
+PIPELINE_FIXTURES = {"smoke_local", "smoke_dvc"}
 
 
 def slurm_capable() -> str | None:
@@ -24,6 +29,7 @@ def slurm_capable() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
+    config.zhbench_pipeline_runs = any(PIPELINE_FIXTURES & set(item.fixturenames) for item in items)
     reason = slurm_capable()
     if reason is None:
         return
@@ -33,10 +39,30 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def readme_runs(request, tmp_path_factory):
+    """The README's pipeline blocks, started in the background as soon as the session starts (when a
+    selected test needs them); each fixture below waits for its own."""
+    runs: dict[str, ReadmeRun] = {}
+    if getattr(request.config, "zhbench_pipeline_runs", False):
+        root = tmp_path_factory.mktemp("readme")
+        blocks = readme_blocks()
+        for kind, name in (("snakemake-run", "snakemake"), ("dvc-run", "dvc")):
+            project = make_fresh_clone(root / name)
+            runs[name] = ReadmeRun(project, [b for b in blocks if b.kind == kind], name)
+    yield runs
+    for r in runs.values():
+        if r.proc.poll() is None:
+            os.killpg(r.proc.pid, 9)
+
+
 @pytest.fixture(scope="session")
-def smoke_local(tmp_path_factory) -> Path:
-    """The smoke profile run from nothing with Snakemake's local profile (the same DAG as `make run`)."""
-    project = make_smoke_project(tmp_path_factory.mktemp("smoke") / "snakemake")
-    run(["snakemake", "--cores", "2", "all"], cwd=project,
-        timeout=2400)
-    return project
+def smoke_local(readme_runs) -> Path:
+    """The smoke profile run from nothing by the README's `make run` (Snakemake, default profile)."""
+    return readme_runs["snakemake"].wait(RUN_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def smoke_dvc(readme_runs) -> Path:
+    """The smoke profile run from nothing by the README's `dvc repro` block."""
+    return readme_runs["dvc"].wait(RUN_TIMEOUT)

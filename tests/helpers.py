@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,3 +73,87 @@ def quality_metrics(project: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
             if p.is_file() and not p.name.startswith(".") and not p.name.endswith("_timing.json")
             and p.name not in NOT_QUALITY}
+
+
+# --- the README as a test: its command blocks, run as a new user would -----------------------------
+
+README = ROOT / "README.md"
+# Every ```bash block of the README carries one of these, on the line before it:
+#   <!-- readme-test: snakemake-run -->  the pipeline run in a fresh clone (started at session start)
+#   <!-- readme-test: dvc-run -->        the DVC reproduction in another fresh clone (started with it)
+#   <!-- readme-test: snakemake -->      run in the Snakemake clone once its run is done, in README order
+#   <!-- readme-test: dvc -->            run in the DVC clone once its run is done
+#   <!-- readme-test: serve -->          started in the background in the Snakemake clone (a server)
+#   <!-- readme-test: skip: <why> -->    shown, not run (the test suite itself, a SLURM cluster, hours)
+READMETEST_KINDS = ("snakemake-run", "dvc-run", "snakemake", "dvc", "serve", "skip")
+
+
+@dataclass(frozen=True)
+class ReadmeBlock:
+    line: int      # first line of the block's code in README.md
+    kind: str
+    code: str
+
+
+def readme_blocks(path: Path = README) -> list[ReadmeBlock]:
+    """The README's ```bash blocks with their readme-test annotations; a block without one fails."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    blocks, i = [], 0
+    while i < len(lines):
+        if lines[i].strip() == "```bash":
+            start = i + 1
+            end = next(j for j in range(start, len(lines)) if lines[j].strip() == "```")
+            note = re.fullmatch(r"<!-- readme-test: ([a-z-]+)(?::.*)? -->", lines[i - 1].strip()) if i else None
+            if not note or note.group(1) not in READMETEST_KINDS:
+                raise AssertionError(f"{path}:{i + 1}: a ```bash block needs a `<!-- readme-test: KIND -->` line "
+                                     f"before it, KIND one of {READMETEST_KINDS}")
+            blocks.append(ReadmeBlock(start + 1, note.group(1), "\n".join(lines[start:end])))
+            i = end
+        i += 1
+    return blocks
+
+
+def new_shell_env(home: Path) -> dict[str, str]:
+    """What a new login shell has: no venv on PATH, none of the variables the Makefile exports."""
+    return {"HOME": str(home), "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "LANG": "C.UTF-8", "TERM": "dumb", "USER": os.environ.get("USER", "root")}
+
+
+def make_fresh_clone(dest: Path, profile: str = "smoke") -> Path:
+    """A scratch project as a user has it after `git clone` and `make setup`: the profile applied,
+    the mirror set in config/mirror.yaml (the committed default points beside the real checkout),
+    and .venv the one this test session runs in (so make does not install it again)."""
+    installed = VENV_BIN.parent / ".installed"
+    if not installed.is_file() or installed.stat().st_mtime < (ROOT / "pyproject.toml").stat().st_mtime:
+        raise AssertionError(f"{installed} is older than pyproject.toml: run `make setup` first")
+    make_smoke_project(dest, profile)
+    (dest / "config" / "mirror.yaml").write_text(f"mirror: {MIRROR}\n", encoding="utf-8")
+    (dest / ".venv").symlink_to(VENV_BIN.parent)
+    run(["git", "-c", "user.name=zhbench-test", "-c", "user.email=test@localhost", "commit", "-q", "-am",
+         "mirror of this machine"], cwd=dest)
+    return dest
+
+
+class ReadmeRun:
+    """README blocks of one kind, run by bash in `project` in the background, logged to a file."""
+
+    def __init__(self, project: Path, blocks: list[ReadmeBlock], name: str):
+        self.project, self.name = project, name
+        self.log = project.parent / f"{name}.log"
+        script = "\n".join(f"# README.md:{b.line}\n{b.code}" for b in blocks)
+        with self.log.open("w") as fh:
+            self.proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=project,
+                                         env=new_shell_env(project.parent), stdout=fh, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+
+    def wait(self, timeout: float) -> Path:
+        try:
+            rc = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, 9)
+            raise AssertionError(f"README {self.name} blocks still running after {timeout:.0f} s; "
+                                 f"log tail:\n{self.log.read_text(errors='replace')[-4000:]}") from None
+        if rc != 0:
+            raise AssertionError(f"README {self.name} blocks failed ({rc}); log tail:\n"
+                                 f"{self.log.read_text(errors='replace')[-6000:]}")
+        return self.project

@@ -1,7 +1,7 @@
 """End-to-end smoke runs of the whole DAG through Snakemake and through DVC.
 
-Both engines run the smoke profile in scratch copies of the project, from nothing. The slow part
-(the two runs) is done once per module; each test then checks one promise of the stage contract.
+Both engines run the smoke profile in fresh clones, from nothing, by the README's own commands
+(conftest.py: once per session); each test then checks one promise of the stage contract.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import make_smoke_project, quality_metrics, run
+from helpers import quality_metrics, run
 
 pytestmark = pytest.mark.slow
 
@@ -25,10 +25,8 @@ def smk(smoke_local) -> Path:
 
 
 @pytest.fixture(scope="module")
-def dvc(tmp_path_factory) -> Path:
-    project = make_smoke_project(tmp_path_factory.mktemp("e2e") / "dvc")
-    run(["dvc", "repro"], cwd=project, timeout=2400)
-    return project
+def dvc(smoke_dvc) -> Path:
+    return smoke_dvc
 
 
 def snakemake_planned_jobs(project: Path) -> list[str]:
@@ -139,9 +137,10 @@ def test_dvc_metrics_diff_shows_nothing_then_exactly_what_changed(dvc):
     try:
         ran = dvc_ran_stages(run(["dvc", "repro"], cwd=dvc, timeout=900).stdout)
         diff = json.loads(run(["dvc", "metrics", "diff", "--json"], cwd=dvc).stdout)
-    finally:
+    finally:  # back to the reference run: params, metrics and lock from git, outputs from the DVC cache
         (dvc / "params.yaml").write_bytes(original)
         run(["git", "checkout", "--", "."], cwd=dvc)
+        run(["dvc", "checkout", "--force"], cwd=dvc)
     assert ran == {"train_baseline@fasttext_char", "evaluate_baseline@fasttext_char", "report"}
     assert diff and set(diff) == {"metrics/thucnews10/fasttext_char.json"}, sorted(diff)
 

@@ -32,7 +32,8 @@ from zhbench import plots
 from zhbench.io import read_json
 
 TASK = "thucnews10"
-SMK = "snakemake --cores all"
+SMK = ".venv/bin/snakemake"
+DVC = ".venv/bin/dvc"
 FENCES = ("timing", "provenance")
 _FENCED = re.compile(r"<!-- (timing|provenance) -->\n.*?<!-- /\1 -->\n?", re.S)
 
@@ -153,13 +154,13 @@ def targets(prefix: str, names: list[str], suffix: str) -> list[str]:
 
 
 def regenerate(snakemake_targets: list[str], dvc_stages: list[str]) -> str:
-    return (f"Regenerate: `{SMK} {' '.join(snakemake_targets)}` or `dvc repro {' '.join(dvc_stages)}`, "
-            "then the report stage.")
+    return (f"Regenerate: `{SMK} {' '.join(snakemake_targets)} reports/report.md` or "
+            f"`{DVC} repro {' '.join(dvc_stages)} report`.")
 
 
 def not_run(what: str, snakemake_targets: list[str], dvc_stages: list[str]) -> str:
-    return (f"**Not run yet:** no {what} under `metrics/`. Run `{SMK} {' '.join(snakemake_targets)}` "
-            f"or `dvc repro {' '.join(dvc_stages)}`; nothing is shown in its place.")
+    return (f"**Not run yet:** no {what} under `metrics/`. Run `{SMK} {' '.join(snakemake_targets)} "
+            f"reports/report.md` or `{DVC} repro {' '.join(dvc_stages)} report`; nothing is shown in its place.")
 
 
 def backbone_names(inp: ReportInputs) -> dict[str, list[str]]:
@@ -604,7 +605,7 @@ def section_accuracy_latency(inp: ReportInputs) -> Section:
     points = latency_points(inp)
     if not points:
         sec.blocks.append("**Not run yet:** no classifier has both a metrics file and a `*_timing.json`; run "
-                          f"`{SMK} all` or `dvc repro`.")
+                          f"`make run` or `{DVC} repro`.")
         return sec
     if inp.figures_dir is not None:
         plots.plot_accuracy_vs_latency([p for p, _ in points], inp.figures_dir / "accuracy_vs_latency.png")
@@ -909,7 +910,7 @@ def title_blocks(params: dict) -> list[str]:
         "# zhbench report",
         f"Profile `{params.get('profile', 'default')}`. Every number below is read from the metrics files "
         "under `metrics/`; reference numbers come from the seed write-ups (`config/references.yaml`).",
-        "Regenerate the whole report: `make run` (Snakemake) or `dvc repro`. Blocks fenced as *timing* or "
+        "Regenerate the whole report: `make run` (Snakemake) or `.venv/bin/dvc repro`. Blocks fenced as *timing* or "
         "*provenance* hold measured times and environment details, which change from run to run; everything "
         "else repeats byte for byte (`make reproduce-check`).",
     ]
