@@ -19,7 +19,8 @@ help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
 
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || python3 -m venv $(VENV)
+	# A venv cut short by an interrupted setup has a python but no pip: build it again.
+	$(PY) -m pip --version >/dev/null 2>&1 || python3 -m venv --clear $(VENV)
 	$(PY) -m pip install -q --upgrade pip==26.3
 	# torch first and exactly pinned: the CPU wheel; an unpinned resolve would pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
