@@ -1,7 +1,7 @@
 """Training-path benchmarks, measured side by side in one run (the machine is noisy: ratios, not
 absolute times, are the result). Prints:
 
-  (a) our training step (zhbench.train.train) vs a plain transformers forward/backward loop on the
+  (a) our training step (zhbench.fit.fit) vs a plain transformers forward/backward loop on the
       same model and batches — overhead ratio, target <= 1.10;
   (b) dynamic padding with length bucketing vs fixed pad 32 — speed ratio, target >= 1.3x on the
       news titles, dev accuracy within 0.5 point;
@@ -23,7 +23,8 @@ from tokenizers import Tokenizer
 from zhbench.data.thucnews import read_labels
 from zhbench.features import ShuffledBatches, load_features
 from zhbench.models.backbones import SequenceClassifier, build_backbone
-from zhbench.train import TrainConfig, make_optimizer, predict, train
+from zhbench.classify import predict
+from zhbench.fit import FitSettings, fit, make_optimizer
 
 
 def build(backbone: str, vocab_size: int, num_labels: int, seed: int):
@@ -32,7 +33,7 @@ def build(backbone: str, vocab_size: int, num_labels: int, seed: int):
                               backbone, num_labels)
 
 
-def plain_loop_seconds(model, feats, cfg: TrainConfig, steps: int) -> float:
+def plain_loop_seconds(model, feats, cfg: FitSettings, steps: int) -> float:
     """The baseline: forward, cross-entropy, backward, AdamW step — nothing else."""
     optimizer, _ = make_optimizer(model, cfg, steps)
     batches = iter(ShuffledBatches(len(feats), cfg.batch_size, torch.Generator().manual_seed(cfg.seed)))
@@ -40,18 +41,17 @@ def plain_loop_seconds(model, feats, cfg: TrainConfig, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         batch = feats.batch(next(batches))
-        loss = F.cross_entropy(model(batch["input_ids"], batch["attention_mask"]), batch["labels"])
+        loss = F.cross_entropy(model(batch["input_ids"], batch["attention_mask"]).logits, batch["labels"])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
     return time.perf_counter() - start
 
 
-def ours_seconds(model, feats, cfg: TrainConfig, steps: int) -> float:
-    """zhbench.train with evaluation pushed past the end: its step time, bookkeeping included."""
-    run_cfg = TrainConfig(**{**cfg.__dict__, "max_steps": steps, "eval_every": 10**9, "epochs": 10**6})
-    result = train(model, feats, feats.subset(range(8)), run_cfg, progress=False)
-    return result.timing["train_total_time"] - result.timing["valid_epoch_time"]
+def ours_seconds(model, feats, cfg: FitSettings, steps: int) -> float:
+    """zhbench.fit without evaluation: its step time, bookkeeping included."""
+    run_cfg = FitSettings(**{**cfg.__dict__, "max_steps": steps, "epochs": 10**6})
+    return fit(model, feats, run_cfg, progress=False).timing["train_total_time"]
 
 
 def main() -> None:
@@ -84,7 +84,7 @@ def main() -> None:
     dev, _ = load_features(dev_tsv, tok, 32, "char", len(labels))
 
     # (a) ours vs plain loop, fixed padding, same batches; ABAB, best of 2.
-    cfg = TrainConfig(batch_size=64, max_len=32, lr=1e-3, threads=args.threads, grad_clip=1.0)
+    cfg = FitSettings(batch_size=64, lr=1e-3, threads=args.threads, grad_clip=1.0)
     ours, plain = [], []
     for _ in range(2):
         plain.append(plain_loop_seconds(build(args.backbone, vocab_size, len(labels), 1), feats, cfg, args.steps))
@@ -94,10 +94,10 @@ def main() -> None:
     arms = {}
     for dynamic in (False, True):
         steps = args.steps if args.skip_accuracy else None
-        run_cfg = TrainConfig(batch_size=64, max_len=32, lr=1e-3, threads=args.threads, epochs=max(1, int(args.epochs)),
-                              eval_every=10**9, dynamic_padding=dynamic, max_steps=steps)
+        run_cfg = FitSettings(batch_size=64, lr=1e-3, threads=args.threads, epochs=max(1, int(args.epochs)),
+                              dynamic_padding=dynamic, max_steps=steps)
         model = build(args.backbone, vocab_size, len(labels), 2)
-        result = train(model, feats, dev.subset(range(8)), run_cfg, progress=False)
+        result = fit(model, feats, run_cfg, progress=False)
         logits, _ = predict(model, dev, batch_size=256, dynamic_padding=dynamic)
         arms[dynamic] = (result.timing["steps_per_second"], float((logits.argmax(-1) == dev.labels).float().mean()))
 

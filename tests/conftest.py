@@ -30,6 +30,8 @@ def slurm_capable() -> str | None:
 
 def pytest_collection_modifyitems(config, items):
     config.zhbench_pipeline_runs = any(PIPELINE_FIXTURES & set(item.fixturenames) for item in items)
+    # The tests that wait for the pipeline runs go last, so the unit tests run while the pipelines do.
+    items.sort(key=lambda item: bool(PIPELINE_FIXTURES & set(item.fixturenames)))
     reason = slurm_capable()
     if reason is None:
         return

@@ -52,7 +52,7 @@ def test_the_ten_backbones():
 def test_mini_trains_and_masks_padding(name):
     model = mini_classifier(name)
     ids, mask, types = batch()
-    logits = model(ids, mask, types)
+    logits = model(ids, mask, types).logits
     assert logits.shape == (2, NUM_LABELS)
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 3]))
     loss.backward()
@@ -62,11 +62,11 @@ def test_mini_trains_and_masks_padding(name):
 
     model.eval()
     with torch.no_grad():
-        ref = model(ids, mask, types)
+        ref = model(ids, mask, types).logits
         # what sits under the padding must not matter: the mask hides it from every family's pooling
         noisy = ids.clone()
         noisy[1, 9:] = 7
-        torch.testing.assert_close(model(noisy, mask, types), ref)
+        torch.testing.assert_close(model(noisy, mask, types).logits, ref)
         layers = model.hidden_states_per_layer(ids, mask, types)
     assert len(layers) == model.backbone.config.num_hidden_layers
     assert all(h.shape == (*ids.shape, model.backbone.config.hidden_size) for h in layers)
@@ -223,7 +223,7 @@ def test_save_load_classifier_roundtrip(name, tmp_path):
     assert extra_back == extra and loaded.family == name and not loaded.training
     ids, mask, types = batch()
     with torch.no_grad():
-        assert torch.equal(loaded(ids, mask, types), model(ids, mask, types))
+        assert torch.equal(loaded(ids, mask, types).logits, model(ids, mask, types).logits)
 
     if name in ("bert", "roberta", "macbert", "mengzi", "nezha"):
         backbone = AutoModel.from_pretrained(tmp_path / "clf")  # the backbone is a plain HF checkpoint

@@ -6,6 +6,7 @@ import random
 import pytest
 import torch
 import torch.nn as nn
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from zhbench.cache_timing import CacheTimingConfig, run_twice
 from zhbench.text.vocab import build_vocab, save_tokenizer
@@ -17,9 +18,11 @@ class Tiny(nn.Module):
         self.embed = nn.Embedding(vocab_size, 8, padding_idx=0)
         self.head = nn.Linear(8, num_labels)
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None):
+    def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
         mask = attention_mask.unsqueeze(-1).float()
-        return self.head((self.embed(input_ids) * mask).sum(1) / mask.sum(1))
+        logits = self.head((self.embed(input_ids) * mask).sum(1) / mask.sum(1))
+        loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 @pytest.fixture

@@ -65,7 +65,7 @@ def teacher(tmp_path_factory):
     model.train()
     for _ in range(8):
         for idx in torch.randperm(len(feats), generator=g).split(32):
-            loss = F.cross_entropy(model(feats.input_ids[idx], feats.attention_mask[idx]), feats.labels[idx])
+            loss = F.cross_entropy(model(feats.input_ids[idx], feats.attention_mask[idx]).logits, feats.labels[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -88,7 +88,7 @@ def test_teacher_learned(teacher):
     data, tdir = teacher
     model, _ = load_classifier(tdir)
     test = _test_features(data, tdir)
-    acc = (model(test.input_ids, test.attention_mask).argmax(1) == test.labels).float().mean()
+    acc = (model(test.input_ids, test.attention_mask).logits.argmax(1) == test.labels).float().mean()
     assert acc > 0.8
 
 
@@ -106,8 +106,8 @@ def test_torch_int8_reload_identical(teacher, tmp_path):
     Q.save_torch_int8(q, tdir, tmp_path / "int8")
     q2, extra = Q.load_torch_int8(tmp_path / "int8")
     test = _test_features(data, tdir)
-    before = q(test.input_ids, test.attention_mask)
-    after = q2(test.input_ids, test.attention_mask)
+    before = q(test.input_ids, test.attention_mask).logits
+    after = q2(test.input_ids, test.attention_mask).logits
     assert torch.equal(before, after)
     assert extra["labels"] == LABELS
     assert Q.state_dict_bytes(q) < Q.state_dict_bytes(model)
@@ -222,10 +222,10 @@ def test_fastbert_early_exit(teacher, tmp_path):
     test = _test_features(data, tdir)
     from zhbench.features import encode_split
     train = encode_split(tdir / "tokenizer.json", data / "char" / "train.tsv", MAX_LEN, len(LABELS))
-    losses = self_distill(fb, train.input_ids, train.attention_mask,
+    stage1 = self_distill(fb, train.input_ids, train.attention_mask,
                           FastBertTrainConfig(epochs=2, batch_size=32, lr=5e-3, threads=1), progress=False)
-    assert losses[-1] < losses[0]
-    full = model(test.input_ids, test.attention_mask).argmax(1)
+    assert stage1.epochs[-1]["train_loss"] < stage1.epochs[0]["train_loss"]
+    full = model(test.input_ids, test.attention_mask).logits.argmax(1)
     r0 = evaluate_speed(fb, test.input_ids, test.attention_mask, test.labels, 0.0, batch_size=16)
     assert torch.equal(r0["predictions"], full) and r0["avg_exit_layer"] == fb.num_layers
     assert r0["flops_ratio"] == pytest.approx(1.0)

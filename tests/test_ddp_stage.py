@@ -69,7 +69,7 @@ def _curve(project: Path, nproc: int) -> list[tuple[int, float]]:
 def _dev_predictions(project: Path, checkpoint: Path):
     from zhbench.features import load_features
     from zhbench.models.backbones import load_classifier
-    from zhbench.train import predict
+    from zhbench.classify import predict
 
     model, extra = load_classifier(checkpoint)
     dev, _ = load_features(project / "data/char/dev.tsv", checkpoint / "tokenizer.json", extra["max_len"], "char", 3)

@@ -182,14 +182,14 @@ def test_crf_tagger_learns_digits_and_windows_rejoin():
     # max_len 10 -> windows of 8 characters: most sentences are cut and must be joined back
     result, metrics, loss, predicted, test = train_toy(60)
     assert [len(p) for p in predicted] == [len(s.chars) for s in test]
-    assert result.history[0]["train_loss"] > result.train_loss
+    assert result.epochs[0]["train_loss"] > result.train_loss
     assert metrics["f1"] > 0.9, metrics
 
 
 def test_tiny_training_is_deterministic():
     a = train_toy(8, seed=3)
     b = train_toy(8, seed=3)
-    assert a[0].history == b[0].history and a[1] == b[1] and a[2] == b[2]
+    assert a[0].epochs == b[0].epochs and a[1] == b[1] and a[2] == b[2]
 
 
 def test_crf_mask_must_start_on():

@@ -232,8 +232,8 @@ def test_backbone_batch_does_not_change_a_texts_answer(bb_server):
 
 
 def test_odd_but_valid_texts(ft_server, bb_server, fasttext_dir):
-    # fastText itself rejects a newline in a line; the service only ever hands it space-joined tokens
-    texts = ["冠军\n比赛", "a\tb", "\x00", "😀", "  前后有空格  ", "冠" * 40]
+    # a tab is text (fastText only ever sees space-joined tokens); other control characters are a 422
+    texts = ["a\tb", "😀", "  前后有空格  ", "冠" * 40, "\u2028分隔"]
     clf = _offline(fasttext_dir, fasttext_dir.parent / "labels.txt")
     for server in (ft_server, bb_server):
         r = server.client.post("/predict", json={"texts": texts})
@@ -289,6 +289,7 @@ BAD = [
     ("empty string", dict(json={"texts": ["冠军", ""]}), 422, "texts[1]: String should have at least 1 character"),
     ("blank string", dict(json={"texts": ["  \t\n"]}), 422, "hold only white space"),
     ("NUL in a text", dict(json={"texts": ["冠军", "女排\u0000夺冠"]}), 422, "texts[1] holds a control character U+0000"),
+    ("newline in a text", dict(json={"texts": ["冠军\n比赛"]}), 422, "texts[0] holds a control character U+000A"),
     ("over-long text", dict(json={"texts": ["冠" * 41]}), 422, "texts[0]: String should have at most 40 characters"),
     ("too many texts", dict(json={"texts": ["冠军"] * 9}), 422, "texts: List should have at most 8 items"),
     ("top_k zero", dict(json={"texts": ["冠军"], "top_k": 0}), 422, "top_k"),

@@ -16,7 +16,8 @@ import torch
 from zhbench.evaluate import classification_report
 from zhbench.features import load_features
 from zhbench.preprocess import subsample
-from zhbench.train import TrainConfig, predict, train
+from zhbench.classify import predict
+from zhbench.fit import FitSettings, fit
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,13 @@ def run_twice(build_model, tokenizer_file: Path, train_tsv: Path, eval_tsv: Path
         train_file = _subset_tsv(train_tsv, tmp / "train.tsv", cfg.samples)
         eval_file = _subset_tsv(eval_tsv, tmp / "eval.tsv", cfg.samples)
         cache = tmp / "features"  # empty before the first run: it builds every feature
-        tcfg = TrainConfig(batch_size=cfg.batch_size, max_len=cfg.max_len, lr=cfg.lr, epochs=cfg.epochs,
-                           eval_every=10**9, seed=seed, threads=cfg.threads)
+        settings = FitSettings(batch_size=cfg.batch_size, lr=cfg.lr, epochs=cfg.epochs, seed=seed, threads=cfg.threads)
         for phase in ("first", "cached"):
             start = time.perf_counter()
             train_f, train_info = load_features(train_file, tokenizer_file, cfg.max_len, granularity, len(labels), cache)
             torch.manual_seed(seed)
             model = build_model()
-            result = train(model, train_f, train_f.subset(range(min(len(train_f), 64))), tcfg, progress=False)
+            result = fit(model, train_f, settings, progress=False)
             train_seconds = time.perf_counter() - start
             start = time.perf_counter()
             eval_f, eval_info = load_features(eval_file, tokenizer_file, cfg.max_len, granularity, len(labels), cache)

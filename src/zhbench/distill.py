@@ -1,4 +1,4 @@
-"""Knowledge distillation: the teacher's logits as a TSV, and the student's training loop.
+"""Knowledge distillation: the teacher's logits as a TSV, and the student's KD objective.
 
 Distill TSV (`{train,dev,test}_distill.tsv`), one row per row of the processed split, same order:
 
@@ -18,10 +18,8 @@ where p^T = softmax(logits / T); the T^2 keeps the soft-target gradients on the 
 from __future__ import annotations
 
 import logging
-import math
 import os
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -29,6 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from zhbench.fit import Evaluation, FitResult, FitSettings, TensorRows, fit
 from zhbench.io import BadInputError, atomic_path
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ def teacher_logits(teacher: nn.Module, tokenizer_file: str | os.PathLike, split_
     for start in tqdm(range(0, len(feats), batch_size), desc=f"teacher {Path(split_file).name}",
                       disable=not progress, mininterval=1.0):
         sl = slice(start, start + batch_size)
-        chunks.append(teacher(feats.input_ids[sl], feats.attention_mask[sl]).float())
+        chunks.append(teacher(feats.input_ids[sl], feats.attention_mask[sl]).logits.float())
     return texts, gold, torch.cat(chunks)
 
 
@@ -189,6 +190,9 @@ class StudentConfig:
     max_steps: int | None = None
     seed: int = 42
     threads: int = 1
+    device: str = "cpu"         # auto | cpu | cuda | mps
+    precision: str = "fp32"     # auto | fp32 | bf16 | fp16
+    grad_accum_steps: int = 1
 
     @classmethod
     def from_dict(cls, d: dict) -> "StudentConfig":
@@ -197,16 +201,29 @@ class StudentConfig:
             raise ValueError(f"unknown student settings {sorted(unknown)}; expected a subset of {sorted(cls.__dataclass_fields__)}")
         return cls(**d)
 
+    def fit_settings(self) -> FitSettings:
+        """The write-up's TextCNN recipe: plain Adam at a constant rate, no clipping; early stop on dev."""
+        return FitSettings.from_dict({
+            "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "optimizer": "adam",
+            "schedule": "constant", "weight_decay": 0.0, "warmup_ratio": 0.0, "grad_clip": 0.0,
+            "eval_every": self.eval_every, "patience_steps": self.patience_steps, "max_steps": self.max_steps,
+            "seed": self.seed, "threads": self.threads, "device": self.device, "precision": self.precision,
+            "grad_accum_steps": self.grad_accum_steps}, "params distill.train")
 
-@dataclass
-class StudentResult:
-    best_step: int = 0
-    best_val_loss: float = math.inf
-    best_val_acc: float = 0.0
-    steps: int = 0
-    stopped_early: bool = False
-    history: list[dict] = field(default_factory=list)
-    train_seconds: float = 0.0
+
+class Distillation(nn.Module):
+    """The student under knowledge distillation: forward(**batch) returns the KD loss against the
+    teacher's logits in the batch, and the student's logits."""
+
+    def __init__(self, student: nn.Module, alpha: float, temperature: float):
+        super().__init__()
+        self.student, self.alpha, self.temperature = student, alpha, temperature
+
+    def forward(self, input_ids, labels, teacher_logits) -> SequenceClassifierOutput:
+        logits = self.student(input_ids)
+        return SequenceClassifierOutput(loss=kd_loss(logits, teacher_logits, labels, self.alpha, self.temperature),
+                                        logits=logits)
+
 
 
 @torch.inference_mode()
@@ -219,59 +236,17 @@ def predict_student(model: nn.Module, input_ids: torch.Tensor, batch_size: int =
 
 
 def train_student(model: nn.Module, train_ids: torch.Tensor, train: DistillSplit, dev_ids: torch.Tensor,
-                  dev: DistillSplit, cfg: StudentConfig, progress: bool = True) -> StudentResult:
-    """Train in place on the KD loss; early stop on dev CE (gold); the best dev state is restored."""
-    from tqdm.auto import tqdm
+                  dev: DistillSplit, cfg: StudentConfig, progress: bool = True) -> FitResult:
+    """Train in place on the KD loss through zhbench.fit; early stop on dev CE (gold); the best dev
+    state is restored."""
+    def evaluate(distillation: nn.Module) -> Evaluation:
+        dev_logits = predict_student(distillation.student, dev_ids)
+        return Evaluation(float(F.cross_entropy(dev_logits, dev.labels)),
+                          float((dev_logits.argmax(1) == dev.labels).float().mean()))
 
-    torch.set_num_threads(max(1, cfg.threads))
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    n = len(train_ids)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.max_steps, cfg.epochs * steps_per_epoch)
-    res, best_state, step, start = StudentResult(), None, 0, time.perf_counter()
-    bar = tqdm(total=total, desc="student", unit="step", disable=not progress, mininterval=1.0)
-    model.train()
-    done = False
-    for _epoch in range(cfg.epochs):
-        order = torch.randperm(n, generator=gen)
-        for s in range(0, n, cfg.batch_size):
-            idx = order[s:s + cfg.batch_size]
-            logits = model(train_ids[idx])
-            loss = kd_loss(logits, train.teacher_logits[idx], train.labels[idx], cfg.alpha, cfg.temperature)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            bar.update(1)
-            if step % cfg.eval_every == 0 or step == total:
-                dev_logits = predict_student(model, dev_ids)
-                val_loss = float(F.cross_entropy(dev_logits, dev.labels))
-                val_acc = float((dev_logits.argmax(1) == dev.labels).float().mean())
-                improved = val_loss < res.best_val_loss
-                if improved:
-                    res.best_val_loss, res.best_val_acc, res.best_step = val_loss, val_acc, step
-                    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                res.history.append({"step": step, "train_loss": float(loss.detach()), "val_loss": val_loss, "val_acc": val_acc})
-                log.info("Iter: %d, Train Loss: %.2f, Val Loss: %.2f, Val Acc: %.2f%%%s", step, float(loss.detach()), val_loss,
-                         100 * val_acc, " *" if improved else "")
-                if step - res.best_step >= cfg.patience_steps:
-                    log.info("No optimization for %d steps, auto-stopping...", step - res.best_step)
-                    res.stopped_early = done = True
-            if step >= total:
-                done = True
-            if done:
-                break
-        if done:
-            break
-    bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    model.eval()
-    res.steps = step
-    res.train_seconds = time.perf_counter() - start
-    return res
+    data = TensorRows(input_ids=train_ids, labels=train.labels, teacher_logits=train.teacher_logits)
+    return fit(Distillation(model, cfg.alpha, cfg.temperature), data, cfg.fit_settings(), evaluate=evaluate,
+               progress=progress, desc="student")
 
 
 # --------------------------------------------------------------------------------------------------

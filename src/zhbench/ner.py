@@ -12,10 +12,9 @@ lenient BIO decoding joins `B-X .. | I-X ..` across the seam.
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Sequence
 
 import torch
@@ -24,6 +23,8 @@ from tqdm.auto import tqdm
 
 from zhbench.data.ner import (CLUENER_DISPLAY, CLUENER_TYPES, PD1998_DISPLAY, PD1998_TYPES, Sentence,
                               read_cluener, read_pd1998)
+from zhbench.devices import device_name
+from zhbench.fit import FitResult, FitSettings, fit
 from zhbench.models.crf_tagger import CrfTagger
 from zhbench.text.vocab import CLS, SEP, UNK, build_wordlevel
 
@@ -93,6 +94,18 @@ class NerConfig:
     grad_clip: float = 1.0
     seed: int = 42
     threads: int = 1
+    device: str = "cpu"           # auto | cpu | cuda | mps
+    precision: str = "fp32"       # auto | fp32 | bf16 | fp16
+    grad_accum_steps: int = 1
+
+    def fit_settings(self) -> FitSettings:
+        """How the tagger trains: fixed epochs (no selection on the evaluation split, it is the reported
+        number), AdamW with the head (emission layer + CRF) at head_lr, linear warmup/decay."""
+        return FitSettings.from_dict({
+            "epochs": self.epochs, "batch_size": self.batch_size, "max_steps": self.max_steps, "lr": self.lr,
+            "head_lr": self.head_lr, "weight_decay": self.weight_decay, "warmup_ratio": self.warmup_ratio,
+            "grad_clip": self.grad_clip, "seed": self.seed, "threads": self.threads, "device": self.device,
+            "precision": self.precision, "grad_accum_steps": self.grad_accum_steps}, "params ner")
 
     @classmethod
     def from_dict(cls, d: dict) -> "NerConfig":
@@ -158,6 +171,19 @@ def collate(windows: Sequence[Window]) -> dict[str, torch.Tensor]:
     return {"input_ids": ids, "attention_mask": attn, "char_mask": chars, "tags": tags}
 
 
+class WindowData:
+    """Training windows as fit reads them: len() and batch(index) -> collated tensors."""
+
+    def __init__(self, windows: Sequence[Window]):
+        self.windows = windows
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def batch(self, index: Sequence[int]) -> dict[str, torch.Tensor]:
+        return collate([self.windows[i] for i in index])
+
+
 # --- model ------------------------------------------------------------------------------------------
 
 def build_tagger(cfg: NerConfig, vocab_size: int, num_tags: int) -> CrfTagger:
@@ -173,104 +199,12 @@ def build_tagger(cfg: NerConfig, vocab_size: int, num_tags: int) -> CrfTagger:
     return CrfTagger(backbone, cfg.backbone, num_tags, cfg.dropout)
 
 
-def make_optimizer(model: CrfTagger, cfg: NerConfig, total_steps: int):
-    """AdamW in three groups: backbone matrices (decay), backbone 1-D params (no decay), head at head_lr.
-    Linear warmup then linear decay, as in BERT fine-tuning."""
-    from transformers import get_linear_schedule_with_warmup
-
-    head = {id(p) for p in model.head_parameters()}
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if id(p) not in head and p.requires_grad:
-            (decay if p.ndim >= 2 else no_decay).append(p)
-    optimizer = torch.optim.AdamW([
-        {"params": decay, "lr": cfg.lr, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "lr": cfg.lr, "weight_decay": 0.0},
-        {"params": model.head_parameters(), "lr": cfg.head_lr, "weight_decay": 0.0},
-    ])
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
-    return optimizer, scheduler
-
-
 # --- training ---------------------------------------------------------------------------------------
 
-@dataclass
-class NerTrainResult:
-    steps: int
-    epochs_run: float
-    train_windows: int
-    train_loss: float                                    # mean NLL per window over the last epoch run
-    history: list[dict] = field(default_factory=list)    # one row per epoch: epoch, steps, train_loss
-    timing: dict = field(default_factory=dict)           # measured; never part of quality metrics
-
-
-def train_tagger(model: CrfTagger, windows: Sequence[Window], cfg: NerConfig,
-                 progress: bool = True) -> NerTrainResult:
-    """Train in place for cfg.epochs (or cfg.max_steps). Deterministic on CPU: seeded dropout and a
-    seeded shuffle; no selection on the evaluation split (it is the reported number)."""
-    from zhbench.runtime import set_threads
-    from zhbench.train import device_name
-
-    if not windows:
-        raise ValueError("no training windows: the training split is empty")
-    set_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    steps_per_epoch = math.ceil(len(windows) / cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)
-    optimizer, scheduler = make_optimizer(model, cfg, total)
-    log.info("training %s+CRF: %d windows, %d steps/epoch, %d steps, config %s",
-             cfg.backbone, len(windows), steps_per_epoch, total, asdict(cfg))
-
-    history: list[dict] = []
-    step, step_seconds, epoch_seconds = 0, 0.0, []
-    start = time.perf_counter()
-    model.train()
-    bar = tqdm(total=total, desc="train ner", unit="step", disable=not progress, mininterval=1.0)
-    epoch = 0
-    while step < total:
-        epoch += 1
-        order = torch.randperm(len(windows), generator=generator).tolist()
-        loss_sum, n_steps, t_epoch = 0.0, 0, 0.0
-        for b in range(0, len(order), cfg.batch_size):
-            if step >= total:
-                break
-            t0 = time.perf_counter()
-            batch = collate([windows[i] for i in order[b:b + cfg.batch_size]])
-            loss = model(**batch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip and cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            t_epoch += time.perf_counter() - t0
-            step += 1
-            n_steps += 1
-            loss_sum += loss.item()
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-        step_seconds += t_epoch
-        if n_steps == steps_per_epoch:
-            epoch_seconds.append(t_epoch)
-        history.append({"epoch": epoch, "steps": step, "train_loss": loss_sum / max(n_steps, 1)})
-        log.info("epoch %d: %d steps, mean train loss %.4f", epoch, n_steps, history[-1]["train_loss"])
-    bar.close()
-    model.eval()
-    step_time = step_seconds / max(step, 1)
-    timing = {
-        "device": device_name(),
-        "threads": cfg.threads,
-        "train_steps": step,
-        "batch_size": cfg.batch_size,
-        "train_step_time": step_time,
-        # measured over full epochs when one ran, else extrapolated from the step time
-        "train_epoch_time": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else step_time * steps_per_epoch,
-        "train_total_time": time.perf_counter() - start,
-    }
-    return NerTrainResult(step, step / steps_per_epoch, len(windows), history[-1]["train_loss"], history, timing)
+def train_tagger(model: CrfTagger, windows: Sequence[Window], cfg: NerConfig, progress: bool = True) -> FitResult:
+    """Train in place for cfg.epochs (or cfg.max_steps) through zhbench.fit; deterministic on CPU."""
+    log.info("training %s+CRF on %d windows", cfg.backbone, len(windows))
+    return fit(model, WindowData(windows), cfg.fit_settings(), progress=progress, desc="train ner")
 
 
 # --- prediction and metrics -------------------------------------------------------------------------
@@ -281,8 +215,6 @@ def predict(model: CrfTagger, sentences: Sequence[Sentence], vocab: dict[str, in
     """(predicted BIO tags per sentence, mean gold NLL per window, timing).
 
     Windows are scored in file order; each sentence's windows are joined back in order."""
-    from zhbench.train import device_name
-
     tag_ids = {t: i for i, t in enumerate(tags)}
     windows = make_windows(sentences, vocab, tag_ids, max_len)
     model.eval()

@@ -1,10 +1,7 @@
 """Sentence-pair matching (LCQMC): `[CLS] s1 [SEP] s2 [SEP]` with segment ids into a backbone classifier.
 
-Why not zhbench.train: its loop calls `model(input_ids, attention_mask)` and its `Features` carry no
-token_type_ids, so a pair task cannot pass segment ids through it. This module is the minimal
-adapter: the same model (backbones.SequenceClassifier, which does accept token_type_ids), the same
-optimiser recipe (AdamW, no decay on 1-D params, linear warmup/decay), the same device_name, and a
-short loop. If train.py grows a token_type_ids column, this loop can go.
+The model is backbones.SequenceClassifier (it takes token_type_ids); training is zhbench.fit with
+fixed epochs and no selection on the evaluation split, which is the reported number.
 
 The write-up (brightmart albert_zh run_classifier) reports, per model: global_step, eval_accuracy,
 eval_loss, loss and the number of training samples; we add F1 of the positive class ("same
@@ -15,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
@@ -28,6 +24,8 @@ from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
 from zhbench.data.lcqmc import Pair
+from zhbench.devices import device_name
+from zhbench.fit import FitResult, FitSettings, fit
 from zhbench.io import atomic_dir, read_json, write_json
 from zhbench.text.vocab import CLS, SEP, UNK, build_wordlevel
 
@@ -57,6 +55,9 @@ class PairConfig:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     grad_clip: float = 1.0
+    device: str = "cpu"           # auto | cpu | cuda | mps
+    precision: str = "fp32"       # auto | fp32 | bf16 | fp16
+    grad_accum_steps: int = 1
     seed: int = 42
     threads: int = 1
 
@@ -142,84 +143,36 @@ def build_classifier(cfg: PairConfig, vocab_size: int):
     return SequenceClassifier(backbone, cfg.backbone, 2, cfg.dropout)
 
 
-@dataclass
-class PairTrainResult:
-    global_step: int
-    epochs_run: float
-    samples: int
-    train_loss: float                                   # mean over the last epoch run
-    history: list[dict] = field(default_factory=list)
-    timing: dict = field(default_factory=dict)
+class PairData:
+    """Encoded pairs as fit reads them: len() and batch(index) -> collated tensors."""
+
+    def __init__(self, rows: Sequence[Encoded]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def batch(self, index: Sequence[int]) -> dict[str, torch.Tensor]:
+        return collate([self.rows[i] for i in index])
 
 
-def train_classifier(model, rows: Sequence[Encoded], cfg: PairConfig, progress: bool = True) -> PairTrainResult:
-    """Fixed epochs (or max_steps), seeded shuffle and dropout; no selection on the evaluation split."""
-    from transformers import get_linear_schedule_with_warmup
+def fit_settings(cfg: PairConfig) -> FitSettings:
+    return FitSettings.from_dict({
+        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "max_steps": cfg.max_steps, "lr": cfg.lr,
+        "weight_decay": cfg.weight_decay, "warmup_ratio": cfg.warmup_ratio, "grad_clip": cfg.grad_clip,
+        "seed": cfg.seed, "threads": cfg.threads, "device": cfg.device, "precision": cfg.precision,
+        "grad_accum_steps": cfg.grad_accum_steps}, "params pair")
 
-    from zhbench.runtime import set_threads
-    from zhbench.train import device_name
 
-    if not rows:
-        raise ValueError("no training pairs")
-    set_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    steps_per_epoch = math.ceil(len(rows) / cfg.batch_size)
-    total = cfg.epochs * steps_per_epoch if cfg.max_steps is None else min(cfg.epochs * steps_per_epoch, cfg.max_steps)
-    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
-    log.info("training %s pair classifier: %d pairs, %d steps/epoch, %d steps, config %s",
-             cfg.backbone, len(rows), steps_per_epoch, total, asdict(cfg))
-
-    history, step, step_seconds, epoch_seconds, epoch = [], 0, 0.0, [], 0
-    start = time.perf_counter()
-    model.train()
-    bar = tqdm(total=total, desc=f"train {cfg.backbone}", unit="step", disable=not progress, mininterval=1.0)
-    while step < total:
-        epoch += 1
-        order = torch.randperm(len(rows), generator=generator).tolist()
-        loss_sum, n, t_epoch = 0.0, 0, 0.0
-        for b in range(0, len(order), cfg.batch_size):
-            if step >= total:
-                break
-            t0 = time.perf_counter()
-            batch = collate([rows[i] for i in order[b:b + cfg.batch_size]])
-            logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
-            loss = F.cross_entropy(logits, batch["labels"])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip and cfg.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            t_epoch += time.perf_counter() - t0
-            step += 1
-            n += 1
-            loss_sum += loss.item()
-            bar.update(1)
-        step_seconds += t_epoch
-        if n == steps_per_epoch:
-            epoch_seconds.append(t_epoch)
-        history.append({"epoch": epoch, "steps": step, "train_loss": loss_sum / max(n, 1)})
-        log.info("epoch %d: %d steps, mean train loss %.4f", epoch, n, history[-1]["train_loss"])
-    bar.close()
-    model.eval()
-    step_time = step_seconds / max(step, 1)
-    timing = {"device": device_name(), "threads": cfg.threads, "batch_size": cfg.batch_size, "train_steps": step,
-              "train_step_time": step_time,
-              "train_epoch_time": sum(epoch_seconds) / len(epoch_seconds) if epoch_seconds else step_time * steps_per_epoch,
-              "train_total_time": time.perf_counter() - start}
-    return PairTrainResult(step, step / steps_per_epoch, len(rows), history[-1]["train_loss"], history, timing)
+def train_classifier(model, rows: Sequence[Encoded], cfg: PairConfig, progress: bool = True) -> FitResult:
+    """Fixed epochs (or max_steps), seeded shuffle and dropout, through zhbench.fit."""
+    log.info("training %s pair classifier on %d pairs", cfg.backbone, len(rows))
+    return fit(model, PairData(rows), fit_settings(cfg), progress=progress, desc=f"train {cfg.backbone}")
 
 
 @torch.no_grad()
 def evaluate(model, rows: Sequence[Encoded], batch_size: int = 64, progress: bool = False) -> tuple[dict, list[int], dict]:
     """(metrics, predicted labels in file order, timing). F1/precision/recall are of label 1 (same intent)."""
-    from zhbench.train import device_name
-
     model.eval()
     preds: list[int] = []
     loss_sum, seconds, batches = 0.0, 0.0, 0
@@ -227,7 +180,7 @@ def evaluate(model, rows: Sequence[Encoded], batch_size: int = 64, progress: boo
                   mininterval=1.0):
         t0 = time.perf_counter()
         batch = collate(rows[b:b + batch_size])
-        logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"])
+        logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).logits
         loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
         preds.extend(logits.argmax(dim=1).tolist())
         seconds += time.perf_counter() - t0

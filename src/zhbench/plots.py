@@ -52,7 +52,7 @@ def png_data_uri(path: str | os.PathLike) -> str:
 # --- training curves -------------------------------------------------------------------------------
 
 def read_curve(path: str | os.PathLike) -> dict[str, list[float]]:
-    """Columns of a curves CSV (train.csv / eval.csv written by zhbench.train.Curves) as float lists."""
+    """Columns of a curves CSV (train.csv / eval.csv written by zhbench.fit.Curves) as float lists."""
     with open(path, encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
     if not rows:

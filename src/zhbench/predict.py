@@ -216,13 +216,15 @@ class BackbonePredictor:
     def predict_proba(self, token_strings: list[str]) -> np.ndarray:
         import torch
 
+        from zhbench.models.backbones import logits_of
+
         chunks = []
         with torch.inference_mode():
             for start in range(0, len(token_strings), self.batch_size):
                 enc = self._tokenizer.encode_batch(token_strings[start:start + self.batch_size])
                 ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
                 mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long)
-                logits = self._model(ids, mask)
+                logits = logits_of(self._model(ids, mask))
                 chunks.append(torch.softmax(logits.float(), dim=-1).double().numpy())
         if not chunks:
             return np.zeros((0, len(self.labels)), dtype=np.float64)

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from zhbench.io import BadInputError, atomic_dir, read_json, write_json
+from zhbench.models.backbones import LogitsOnly, logits_of
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, max_len: int) -> None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model.eval(), (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
+            LogitsOnly(model).eval(), (ids, mask), str(path), input_names=["input_ids", "attention_mask"],
             output_names=["logits"], opset_version=17, dynamo=False,
             dynamic_axes={"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
                           "logits": {0: "batch"}},
@@ -195,7 +196,7 @@ def predict_logits(model: Callable, input_ids: torch.Tensor, attention_mask: tor
     """Logits of every row in order (torch module or OrtClassifier)."""
     chunks = []
     for start in range(0, len(input_ids), batch_size):
-        chunks.append(model(input_ids[start:start + batch_size], attention_mask[start:start + batch_size]).float())
+        chunks.append(logits_of(model(input_ids[start:start + batch_size], attention_mask[start:start + batch_size])).float())
     return torch.cat(chunks)
 
 

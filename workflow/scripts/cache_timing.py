@@ -11,7 +11,7 @@ from zhbench.data.thucnews import read_labels
 from zhbench.evaluate import write_timing
 from zhbench.io import write_json
 from zhbench.runtime import seed_everything, set_threads
-from zhbench.train import device_name
+from zhbench.devices import device_name
 
 
 def build_parser():

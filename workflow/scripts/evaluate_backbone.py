@@ -16,7 +16,8 @@ from zhbench.data.thucnews import read_labels
 from zhbench.evaluate import classification_report, write_evaluation, write_timing
 from zhbench.features import load_features
 from zhbench.runtime import seed_everything, set_threads
-from zhbench.train import backbone_settings, device_name, predict
+from zhbench.classify import backbone_settings, predict
+from zhbench.devices import device_name
 
 
 def build_parser():

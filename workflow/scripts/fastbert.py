@@ -36,7 +36,7 @@ def run(args, params):
     from zhbench.features import encode_split
     from zhbench.models.fastbert import (FastBert, FastBertTrainConfig, evaluate_speed, save_fastbert, self_distill,
                                          time_per_record)
-    from zhbench.train import device_name
+    from zhbench.devices import device_name
 
     section = P.section(params, "fastbert")
     seed = int(P.section(params, "seed"))
@@ -57,7 +57,7 @@ def run(args, params):
     if section.get("max_train_rows"):
         train = train.subset(range(min(len(train), int(section["max_train_rows"]))))
 
-    losses = self_distill(model, train.input_ids, train.attention_mask, cfg, progress=not args.no_progress)
+    stage1 = self_distill(model, train.input_ids, train.attention_mask, cfg, progress=not args.no_progress)
     save_fastbert(model, args.out, {**extra, "fastbert_train": {**cfg.__dict__}}, tokenizer_file)
 
     sweep, full = [], None
@@ -78,8 +78,8 @@ def run(args, params):
 
     write_json(args.metrics, {
         "model": f"{args.granularity}/{teacher.family}-fastbert", "teacher": extra.get("backbone", teacher.family),
-        "num_layers": model.num_layers, "test_rows": len(test), "stage1_final_loss": losses[-1] if losses else None,
-        "stage1_steps": len(losses), "sweep": sweep,
+        "num_layers": model.num_layers, "test_rows": len(test), "stage1_final_loss": stage1.last_loss,
+        "stage1_steps": stage1.steps, "sweep": sweep,
     })
     base = times.get("0.0") or times.get("0") or next(iter(times.values()))
     write_timing(args.timing, {"device": device_name(), "threads": torch.get_num_threads(),

@@ -37,7 +37,7 @@ def run(args, params):
     from zhbench import quantize as Q
     from zhbench.features import encode_split
     from zhbench.models.backbones import load_classifier
-    from zhbench.train import device_name
+    from zhbench.devices import device_name
 
     cfg = P.section(params, "quantize")
     seed = int(P.section(params, "seed"))

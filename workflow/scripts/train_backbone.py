@@ -21,7 +21,8 @@ from zhbench.features import load_features
 from zhbench.io import atomic_dir
 from zhbench.runtime import seed_everything, set_threads
 from zhbench.text import GRANULARITIES
-from zhbench.train import backbone_settings, device_name, train
+from zhbench.classify import backbone_settings, dev_evaluator
+from zhbench.fit import fit
 
 
 def build_parser():
@@ -85,7 +86,7 @@ def train_and_save(args, params, rank: int):
     tokenizer_file = Path(args.vocab) / "tokenizer.json"
     loaded = {}
     for split in ("train", "dev"):
-        loaded[split] = load_features(data / args.granularity / f"{split}.tsv", tokenizer_file, cfg.max_len,
+        loaded[split] = load_features(data / args.granularity / f"{split}.tsv", tokenizer_file, settings.max_len,
                                       args.granularity, len(labels), args.cache)
     train_f, dev_f = loaded["train"][0], loaded["dev"][0]
 
@@ -95,19 +96,20 @@ def train_and_save(args, params, rank: int):
     # Seed again right before building, so initial weights do not depend on what ran before.
     torch.manual_seed(seed)
     backbone = build_backbone(args.backbone, size=settings.size, vocab_size=vocab_size,
-                              max_positions=max(128, cfg.max_len), pretrained=settings.pretrained,
+                              max_positions=max(128, settings.max_len), pretrained=settings.pretrained,
                               overrides=settings.overrides)
     model = SequenceClassifier(backbone, args.backbone, len(labels), settings.dropout)
     n_params = sum(p.numel() for p in model.parameters())
     stage.log.info("%s/%s: %s, %.2fM parameters, vocab %d", args.backbone, args.granularity, settings.size,
                    n_params / 1e6, vocab_size)
 
-    result = train(model, train_f, dev_f, cfg, curves_dir=args.curves, progress=not args.no_progress)
+    result = fit(model, train_f, cfg, evaluate=dev_evaluator(dev_f, cfg), curves_dir=args.curves,
+                 progress=not args.no_progress, desc=f"train {args.granularity}/{args.backbone}")
     if rank != 0:  # every rank ends with the same weights; one checkpoint is written
         return
 
     extra = {
-        "backbone": args.backbone, "granularity": args.granularity, "labels": labels, "max_len": cfg.max_len,
+        "backbone": args.backbone, "granularity": args.granularity, "labels": labels, "max_len": settings.max_len,
         "size": settings.size, "pretrained": settings.pretrained, "dropout": settings.dropout,
         "train": asdict(cfg), "best_step": result.best_step, "steps": result.steps,
         "stopped_early": result.stopped_early, "parameters": n_params,
@@ -115,14 +117,12 @@ def train_and_save(args, params, rank: int):
     out = Path(args.out)
     # save_classifier is atomic on its own; the tokenizer is copied after it, so write both into
     # a staging directory and rename once: a killed stage never leaves a checkpoint without tokenizer.
-
     with atomic_dir(out) as tmp:
-        save_classifier(model, tmp, extra)
+        save_classifier(model.cpu(), tmp, extra)
         shutil.copyfile(tokenizer_file, tmp / "tokenizer.json")
 
     write_timing(args.timing, {
         **result.timing,
-        "device": device_name(),
         "feature_load_seconds": {s: info.seconds for s, (_, info) in loaded.items()},
         "feature_cache_hit": {s: info.cache_hit for s, (_, info) in loaded.items()},
         "parameters": n_params,

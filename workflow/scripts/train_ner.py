@@ -50,11 +50,11 @@ def run(args, params):
     result = train_tagger(model, windows, cfg, progress=not args.no_progress)
 
     summary = {"variant": variant.name, "train_split": variant.train_split, "train_sentences": len(sentences),
-               "train_sentences_available": total, "train_windows": result.train_windows,
+               "train_sentences_available": total, "train_windows": len(windows),
                "dropped_nested_spans": dropped, "steps": result.steps, "epochs_run": result.epochs_run,
-               "train_loss": result.train_loss, "history": result.history}
+               "train_loss": result.train_loss, "history": result.epochs}
     timing = json.dumps(result.timing, indent=2, sort_keys=True) + "\n"
-    save_tagger(model, args.out,
+    save_tagger(model.cpu(), args.out,
                 extra={"tags": tags, "max_len": cfg.max_len, "config": asdict(cfg), "train": summary},
                 files={"tokenizer.json": tokenizer.to_str(pretty=True).encode("utf-8"),
                        "train_timing.json": timing.encode("utf-8")})

@@ -40,10 +40,10 @@ def run(args, params):
     model = build_classifier(cfg, len(vocab))
     result = train_classifier(model, rows, cfg, progress=not args.no_progress)
     summary = {"variant": section.get("variant"), "backbone": cfg.backbone, "train_split": "dev",
-               "samples": result.samples, "samples_available": available, "global_step": result.global_step,
-               "epochs_run": result.epochs_run, "train_loss": result.train_loss, "history": result.history}
-    save_pair_model(model, args.out, tokenizer, cfg, summary, result.timing)
-    stage.log.info("%s: %d steps, final-epoch train loss %.4f, %.3f s/step -> %s", cfg.backbone, result.global_step,
+               "samples": len(rows), "samples_available": available, "global_step": result.steps,
+               "epochs_run": result.epochs_run, "train_loss": result.train_loss, "history": result.epochs}
+    save_pair_model(model.cpu(), args.out, tokenizer, cfg, summary, result.timing)
+    stage.log.info("%s: %d steps, final-epoch train loss %.4f, %.3f s/step -> %s", cfg.backbone, result.steps,
                    result.train_loss, result.timing["train_step_time"], args.out)
 
 

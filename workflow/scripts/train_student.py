@@ -43,7 +43,7 @@ def run(args, params):
     from zhbench.models.backbones import count_parameters
     from zhbench.models.textcnn import TextCNN, TextCNNConfig, load_textcnn, save_textcnn
     from zhbench.quantize import time_per_sample
-    from zhbench.train import device_name
+    from zhbench.devices import device_name
 
     section = P.section(params, "distill")
     seed = int(P.section(params, "seed"))
@@ -105,7 +105,7 @@ def run(args, params):
         te = time_per_sample(teacher, t_ids, t_mask, bs, max_seconds=10)
         latency[f"batch_{bs}"] = {"student": st, "teacher": te, "speedup": te / st}
     write_timing(args.timing, {"device": device_name(), "threads": torch.get_num_threads(),
-                               "train_seconds": result.train_seconds, "train_steps": result.steps,
+                               "train_seconds": result.timing["train_total_time"], "train_steps": result.steps,
                                "seconds_per_sample": latency})
     stage.log.info("student test acc %.4f (teacher %.4f), %.1fx fewer parameters, latency %s",
                    reports["test"]["accuracy"], float((teacher_test == splits["test"].labels).float().mean()),

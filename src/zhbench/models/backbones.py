@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import (
     AlbertConfig,
@@ -52,6 +53,7 @@ from transformers import (
     XLNetConfig,
     XLNetModel,
 )
+from transformers.modeling_outputs import SequenceClassifierOutput
 
 from zhbench.io import BadInputError, atomic_dir, read_json, write_json
 from zhbench.models.nezha import NezhaConfig, NezhaModel
@@ -432,15 +434,35 @@ class SequenceClassifier(nn.Module):
             return out.pooler_output
         return self._select(out.last_hidden_state, attention_mask)
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
-        """logits (batch, num_labels)."""
-        return self.head(self.pooled(input_ids, attention_mask, token_type_ids))
+    def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None) -> SequenceClassifierOutput:
+        """logits (batch, num_labels), and with `labels` the mean cross-entropy as `loss` (what
+        zhbench.fit trains on)."""
+        logits = self.head(self.pooled(input_ids, attention_mask, token_type_ids))
+        loss = None if labels is None else F.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
 
     def hidden_states_per_layer(self, input_ids, attention_mask, token_type_ids=None) -> list[torch.Tensor]:
         """The token states (batch, len, hidden) after each transformer layer (embedding output
         excluded), for FastBERT's per-layer student classifiers. T5's last entry has its final
         RMSNorm applied, the earlier ones do not (pre-LN stack)."""
         return list(self._encode(input_ids, attention_mask, token_type_ids, output_hidden_states=True).hidden_states[1:])
+
+
+def logits_of(output) -> torch.Tensor:
+    """The logits of a classifier call: SequenceClassifier (and its int8 form) returns an output
+    with `.logits`; the TextCNN student and an ONNX session return the tensor itself."""
+    return output if isinstance(output, torch.Tensor) else output.logits
+
+
+class LogitsOnly(nn.Module):
+    """(input_ids, attention_mask) -> logits tensor: what ONNX export traces."""
+
+    def __init__(self, classifier: nn.Module):
+        super().__init__()
+        self.classifier = classifier
+
+    def forward(self, input_ids, attention_mask):
+        return logits_of(self.classifier(input_ids, attention_mask))
 
 
 # --------------------------------------------------------------------------------------------------

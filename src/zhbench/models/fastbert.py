@@ -87,6 +87,7 @@ class FastBert(nn.Module):
             for _ in range(self.num_layers - 1))
         for p in self.teacher.parameters():  # stage 1: backbone and final classifier frozen
             p.requires_grad_(False)
+        self.kl = "paper"
 
     # --- training: all layers at once -------------------------------------------------------------
     def all_layer_logits(self, input_ids, attention_mask) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -96,6 +97,11 @@ class FastBert(nn.Module):
             states = self.teacher.hidden_states_per_layer(input_ids, attention_mask)
             teacher_logits = self.teacher.head(self.teacher.backbone.pooler(states[-1]))
         return [s(h, attention_mask) for s, h in zip(self.students, states[:-1])], teacher_logits
+
+    def forward(self, input_ids, attention_mask) -> torch.Tensor:
+        """Stage-1 training loss (what zhbench.fit trains): the students' KL to the teacher, in the
+        direction of `self.kl`."""
+        return self.distill_loss(input_ids, attention_mask, self.kl)
 
     def distill_loss(self, input_ids, attention_mask, kl: str = "paper") -> torch.Tensor:
         students, teacher = self.all_layer_logits(input_ids, attention_mask)
@@ -222,6 +228,8 @@ class FastBertTrainConfig:
     max_steps: int | None = None
     seed: int = 42
     threads: int = 1
+    device: str = "cpu"         # auto | cpu | cuda | mps
+    precision: str = "fp32"     # auto | fp32 | bf16 | fp16
 
     @classmethod
     def from_dict(cls, d: dict) -> "FastBertTrainConfig":
@@ -232,37 +240,19 @@ class FastBertTrainConfig:
 
 
 def self_distill(model: FastBert, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                 cfg: FastBertTrainConfig, progress: bool = True) -> list[float]:
-    """Train the student classifiers (backbone and teacher head frozen); returns the loss per step.
-    No labels are read: the teacher's own distribution is the target (unlabeled data works too)."""
-    from tqdm.auto import tqdm
+                 cfg: FastBertTrainConfig, progress: bool = True):
+    """Train the student classifiers (backbone and teacher head frozen) through zhbench.fit, with
+    the paper's plain Adam at a constant rate. No labels are read: the teacher's own distribution
+    is the target (unlabeled data works too). Returns fit's FitResult."""
+    from zhbench.fit import FitSettings, TensorRows, fit
 
-    torch.set_num_threads(max(1, cfg.threads))
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.Adam(model.students.parameters(), lr=cfg.lr)
-    n = len(input_ids)
-    total = cfg.epochs * math.ceil(n / cfg.batch_size)
-    if cfg.max_steps is not None:
-        total = min(total, cfg.max_steps)
-    losses: list[float] = []
-    bar = tqdm(total=total, desc="fastbert stage 1", unit="step", disable=not progress, mininterval=1.0)
-    model.students.train()
-    while len(losses) < total:
-        order = torch.randperm(n, generator=gen)
-        for s in range(0, n, cfg.batch_size):
-            idx = order[s:s + cfg.batch_size]
-            loss = model.distill_loss(input_ids[idx], attention_mask[idx], cfg.kl)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-            bar.update(1)
-            if len(losses) >= total:
-                break
-    bar.close()
-    model.eval()
-    return losses
+    model.kl = cfg.kl
+    settings = FitSettings.from_dict({
+        "epochs": cfg.epochs, "batch_size": cfg.batch_size, "lr": cfg.lr, "optimizer": "adam", "schedule": "constant",
+        "weight_decay": 0.0, "warmup_ratio": 0.0, "grad_clip": 0.0, "max_steps": cfg.max_steps, "seed": cfg.seed,
+        "threads": cfg.threads, "device": cfg.device, "precision": cfg.precision}, "params fastbert.train")
+    return fit(model, TensorRows(input_ids=input_ids, attention_mask=attention_mask), settings, progress=progress,
+               desc="fastbert stage 1")
 
 
 def evaluate_speed(model: FastBert, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor,

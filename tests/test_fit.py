@@ -1,4 +1,5 @@
-"""The shared training loop on tiny synthetic data: learns, is bit-reproducible, stops early, logs."""
+"""The one training loop (zhbench.fit) on tiny synthetic data: learns, is bit-reproducible, stops
+early, logs the write-up's line, accumulates gradients, places and casts, runs under DDP."""
 from __future__ import annotations
 
 import logging
@@ -9,9 +10,12 @@ import pytest
 import torch
 import torch.nn as nn
 
+from transformers.modeling_outputs import SequenceClassifierOutput
+
+from zhbench.classify import backbone_settings, dev_evaluator, predict
 from zhbench.features import load_features
+from zhbench.fit import FitSettings, fit, format_iter_line, make_optimizer
 from zhbench.text.vocab import build_vocab, save_tokenizer
-from zhbench.train import TrainConfig, format_iter_line, predict, train
 
 # Three classes, each with its own characters; filler characters are shared, so the model has to
 # find the distinctive ones.
@@ -52,19 +56,32 @@ class TinyClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)  # exercises the seeded dropout RNG
         self.head = nn.Linear(dim, num_labels)
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None):
+    def head_parameters(self):
+        return list(self.head.parameters())
+
+    def forward(self, input_ids, attention_mask, token_type_ids=None, labels=None):
         mask = attention_mask.unsqueeze(-1).float()
         pooled = (self.embed(input_ids) * mask).sum(1) / mask.sum(1)
-        return self.head(self.dropout(self.norm(pooled)))
+        logits = self.head(self.dropout(self.norm(pooled)))
+        loss = None if labels is None else nn.functional.cross_entropy(logits, labels)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
-def _model(vocab_size, seed=0):
+def _model(vocab_size, seed=0, dropout=0.1):
     torch.manual_seed(seed)  # the stage script seeds before building, as here
-    return TinyClassifier(vocab_size, 3)
+    return TinyClassifier(vocab_size, 3, dropout=dropout)
 
 
-CFG = dict(batch_size=16, max_len=12, lr=0.05, epochs=8, warmup_ratio=0.1, weight_decay=0.01,
+CFG = dict(batch_size=16, lr=0.05, epochs=8, warmup_ratio=0.1, weight_decay=0.01,
            grad_clip=1.0, eval_every=6, patience_steps=1000, seed=3, threads=1)
+
+
+def train(model, train_f, dev_f, settings: FitSettings, **kwargs):
+    return fit(model, train_f, settings, evaluate=dev_evaluator(dev_f, settings), **kwargs)
+
+
+def TrainConfig(**kwargs) -> FitSettings:
+    return FitSettings(**kwargs)
 
 
 def test_training_learns(data, tmp_path):
@@ -126,7 +143,7 @@ def test_log_line_format(data, caplog):
         "Iter: 200, Train Loss: 0.38, Train Acc: 89.06%, Val Loss: 0.32, Val Acc: 90.48%, Time: 0:01:51 *")
     assert format_iter_line(1000, 0.21, 0.953125, 0.24, 0.9263, 3 * 3600 + 542, False).endswith("Time: 3:09:02")
     train_f, dev_f, vocab_size = data
-    with caplog.at_level(logging.INFO, logger="zhbench.train"):
+    with caplog.at_level(logging.INFO, logger="zhbench.fit"):
         train(_model(vocab_size), train_f, dev_f, TrainConfig(**{**CFG, "epochs": 2}), progress=False)
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Iter:")]
     pattern = re.compile(r"^Iter: \d+, Train Loss: \d+\.\d\d, Train Acc: \d+\.\d\d%, "
@@ -135,12 +152,15 @@ def test_log_line_format(data, caplog):
     assert lines[0].endswith(" *")  # the first evaluation is always a new best
 
 
-def test_unknown_config_key_is_rejected():
-    with pytest.raises(ValueError, match="unknown train settings"):
-        TrainConfig.from_dict({"batch_size": 8, "learning_rate": 1e-3})
-    assert TrainConfig.from_dict({"lr": "5e-4"}).lr == 5e-4  # PyYAML's reading of 5e-4
-    with pytest.raises(ValueError, match="expected a number"):
-        TrainConfig.from_dict({"lr": "fast"})
+def test_unknown_or_bad_settings_are_rejected():
+    with pytest.raises(ValueError, match="unknown keys"):
+        FitSettings.from_dict({"batch_size": 8, "learning_rate": 1e-3})
+    assert FitSettings.from_dict({"lr": "5e-4"}).lr == 5e-4  # PyYAML's reading of 5e-4
+    with pytest.raises(ValueError, match="lr must be a number"):
+        FitSettings.from_dict({"lr": "fast"})
+    for bad in ({"precision": "int4"}, {"device": "tpu"}, {"optimizer": "sgd"}, {"grad_accum_steps": 0}):
+        with pytest.raises(ValueError):
+            FitSettings.from_dict(bad)
 
 
 def test_real_backbone_train_save_load_roundtrip(data, tmp_path):
@@ -161,8 +181,6 @@ def test_real_backbone_train_save_load_roundtrip(data, tmp_path):
 
 
 def test_backbone_settings_resolution():
-    from zhbench.train import backbone_settings
-
     section = {
         "size": "mini", "dropout": 0.1,
         "granularities": {"char": ["bert", "xlnet"], "word": ["bert"]},
@@ -172,9 +190,19 @@ def test_backbone_settings_resolution():
     s = backbone_settings(section, "xlnet", "char", seed=7)
     assert s.train.lr == 1e-4 and s.train.batch_size == 64 and s.train.seed == 7
     assert s.overrides == {"num_hidden_layers": 2} and s.pretrained is None and s.size == "mini"
+    assert s.max_len == 32
     assert backbone_settings(section, "bert", "word", seed=7).train.lr == 5e-4
     with pytest.raises(ValueError, match="not listed"):
         backbone_settings(section, "xlnet", "word", seed=7)
+    # per-granularity keys win over the backbone's own, which win over the shared defaults
+    section["bert"] = {"dropout": 0.2, "word": {"pretrained": "junnyu/wobert_chinese_plus_base",
+                                                "train": {"lr": 2e-5, "max_len": 64}}}
+    word, char = backbone_settings(section, "bert", "word", 7), backbone_settings(section, "bert", "char", 7)
+    assert (word.pretrained, word.train.lr, word.max_len, word.dropout) == ("junnyu/wobert_chinese_plus_base", 2e-5, 64, 0.2)
+    assert (char.pretrained, char.train.lr, char.max_len, char.dropout) == (None, 5e-4, 32, 0.2)
+    section["bert"] = {"word": {"tokenizer": "x"}}
+    with pytest.raises(ValueError, match="backbones.bert.word has unknown keys"):
+        backbone_settings(section, "bert", "word", 7)
 
 
 def _ddp_worker(rank, world, init_file, train_f, dev_f, vocab_size, out_dir):
@@ -205,3 +233,56 @@ def test_distributed_two_ranks_gloo(data, tmp_path):
     for k in r0["state"]:
         assert torch.equal(r0["state"][k], r1["state"][k]), k
     assert r0["history"][-1]["val_loss"] < r0["history"][0]["val_loss"]
+
+
+def test_gradient_accumulation_takes_the_same_steps_as_one_batch(data):
+    """Without dropout, 4 micro-batches of 4 rows step like one batch of 16 (to float rounding): the
+    batch is split, the loss weighted by each part's rows, the schedule unchanged."""
+    train_f, dev_f, vocab_size = data
+    states = []
+    for accum in (1, 4):
+        model = _model(vocab_size, dropout=0.0)
+        result = fit(model, train_f, TrainConfig(**{**CFG, "epochs": 2, "grad_accum_steps": accum}), progress=False)
+        assert result.steps == 12 and result.timing["grad_accum_steps"] == accum
+        states.append(model.state_dict())
+    for k in states[0]:
+        assert torch.allclose(states[0][k], states[1][k], atol=1e-5), k
+
+
+def test_head_parameters_get_head_lr_and_adam_is_plain(data):
+    _, _, vocab_size = data
+    model = _model(vocab_size)
+    opt, _ = make_optimizer(model, FitSettings(lr=1e-3, head_lr=5e-2), total_steps=10)
+    assert [g["initial_lr"] for g in opt.param_groups] == [1e-3, 1e-3, 5e-2]  # warmup starts at 0
+    assert opt.param_groups[2]["params"] == model.head_parameters()
+    opt, sched = make_optimizer(model, FitSettings(lr=1e-3, optimizer="adam", schedule="constant"), total_steps=10)
+    assert type(opt) is torch.optim.Adam and len(opt.param_groups) == 1
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 1e-3
+
+
+def test_bf16_autocast_trains_on_cpu(data):
+    """bf16 is a setting, not a code path of its own: the same loop, the forward under autocast."""
+    train_f, dev_f, vocab_size = data
+    result = train(_model(vocab_size), train_f, dev_f, TrainConfig(**{**CFG, "epochs": 1, "precision": "bf16"}),
+                   progress=False)
+    assert result.timing["precision"] == "bf16" and all(r["val_loss"] == r["val_loss"] for r in result.history)
+
+
+def test_devices_and_precision_resolve_or_fail_clearly(monkeypatch):
+    from zhbench import devices
+
+    assert devices.resolve_device("cpu").type == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA GPU"):
+            devices.resolve_device("cuda")
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: True)
+    assert devices.resolve_precision("auto", cpu) == "bf16"
+    monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: False)
+    assert devices.resolve_precision("auto", cpu) == "fp32"  # emulated bf16 is slower than fp32
+    assert devices.resolve_precision("fp32", cpu) == "fp32"
+    with pytest.raises(ValueError, match="fp16 needs a GPU"):
+        devices.resolve_precision("fp16", cpu)
+    info = devices.cpu_info()
+    assert info["model"] and set(info["flags"]) == set(devices.CPU_FLAGS)
