@@ -17,6 +17,8 @@ import pickle
 from zhbench.io import BadInputError
 
 ALLOWED_BUILTINS = frozenset({"list", "tuple", "dict", "set", "frozenset", "str", "int", "float", "bool"})
+# Protocols 0-2 write Python 2's name for the builtins module.
+_BUILTINS_MODULES = ("builtins", "__builtin__")
 
 
 class UnsafePickleError(BadInputError):
@@ -29,7 +31,7 @@ class PlainDataUnpickler(pickle.Unpickler):
         self._path = path
 
     def find_class(self, module: str, name: str):
-        if module == "builtins" and name in ALLOWED_BUILTINS:
+        if module in _BUILTINS_MODULES and name in ALLOWED_BUILTINS:
             return getattr(builtins, name)
         raise UnsafePickleError(self._path, None, f"refused to load {module}.{name}: a plain-data pickle may "
                                                   f"only name builtins {', '.join(sorted(ALLOWED_BUILTINS))}")
