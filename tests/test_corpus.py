@@ -258,6 +258,11 @@ def test_params_are_checked():
         CorpusParams(("inews", "wiki"))
     with pytest.raises(ValueError, match="heldout_share"):
         CorpusParams(("inews",), heldout_share=0)
+    params = {"seed": 7, "corpus": {"sources": ["pd1998_dev"], "heldout_share": 0.02}}
+    assert CorpusParams.from_params(params) == CorpusParams(("pd1998_dev",), heldout_share=0.02, seed=7)
+    params["corpus"]["held_out"] = 0.1
+    with pytest.raises(ValueError, match=r"unknown or missing key\(s\) \['held_out'\]"):
+        CorpusParams.from_params(params)
 
 
 # --- fetching archives ---------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from zhbench import params as P
@@ -56,8 +56,12 @@ class CorpusParams:
 
     @classmethod
     def from_params(cls, params: dict) -> "CorpusParams":
+        """From params.yaml's `corpus:` section and its top-level `seed`."""
         c = dict(P.section(params, "corpus"))
-        return cls(sources=tuple(c.pop("sources")), seed=P.section(params, "seed"), **c)
+        knobs = {f.name for f in fields(cls)} - {"seed"}
+        if unknown := sorted(set(c) - knobs) or sorted({"sources"} - set(c)):
+            raise ValueError(f"params corpus: unknown or missing key(s) {unknown}; keys: {', '.join(sorted(knobs))}")
+        return cls(**(c | {"sources": tuple(c["sources"]), "seed": P.section(params, "seed")}))
 
 
 @dataclass
@@ -94,70 +98,74 @@ def build_corpus(raw: str | os.PathLike, params: CorpusParams) -> Corpus:
     corpus = Corpus()
     seen_docs: set[str] = set()
     seen_sentences: set[str] = set()
-    per_source: dict[str, dict] = {}
+    per_source = {}
     for name in params.sources:
-        removed = Counter(dict.fromkeys(REMOVED, 0))
-        by_rule: Counter = Counter()
-        by_split: Counter = Counter()
-        read = Counter()
-        kept: dict[str, list[list[str]]] = {p: [] for p in PARTS}
-        for doc in SOURCES[name].read(raw):
-            split = _sentences(doc)
-            read["documents"] += 1
-            read["sentences"] += len(split)
-            sentences = []
-            for s in split:
-                if cjk_count(s) < params.min_sentence_cjk:
-                    removed["short"] += 1
-                elif hit := index.match(s):
-                    by_rule[hit.rule] += 1
-                    by_split[hit.split] += 1
-                else:
-                    sentences.append(s)
-            if not sentences:
-                removed["emptied_documents"] += 1
-                continue
-            doc_key = match_key("\n".join(sentences))
-            if doc_key in seen_docs:
-                removed["duplicate_documents"] += 1
-                removed["duplicate_document_sentences"] += len(sentences)
-                continue
-            seen_docs.add(doc_key)
-            out = []
-            for s in sentences:
-                key = match_key(s)
-                if key in seen_sentences:
-                    removed["duplicate_sentences"] += 1
-                else:
-                    seen_sentences.add(key)
-                    out.append(s)
-            if not out:
-                removed["emptied_documents"] += 1
-                continue
-            part = "heldout" if is_heldout(doc_key, params.seed, params.heldout_share) else "train"
-            kept[part].append(out)
+        kept, per_source[name] = _build_source(raw, name, params, index, seen_docs, seen_sentences)
         for p in PARTS:
             corpus.parts[p] += kept[p]
-        per_source[name] = {
-            "read": dict(read),
-            "evaluation_removed": {"sentences": sum(by_rule.values()), "by_rule": {r: by_rule[r] for r in RULES},
-                                   "by_split": {s: by_split[s] for s in EVALUATION_SPLITS}},
-            "removed": dict(removed),
-            **{p: _part_counts(kept[p]) for p in PARTS},
-        }
     total = {p: _part_counts(corpus.parts[p]) for p in PARTS}
-    documents = sum(total[p]["documents"] for p in PARTS)
     corpus.stats = {
         "inputs": input_digests(raw, params),
         "params": asdict(params) | {"sources": list(params.sources)},
         "evaluation_splits": {"texts": eval_counts, "index_keys": len(index)},
         "sources": per_source,
         "total": total | {"heldout_share": {
-            "documents": total["heldout"]["documents"] / documents if documents else 0.0,
-            "characters": total["heldout"]["characters"] / max(1, sum(total[p]["characters"] for p in PARTS)),
-        }},
+            unit: total["heldout"][unit] / max(1, total["train"][unit] + total["heldout"][unit])
+            for unit in ("documents", "characters")}},
     }
     return corpus
+
+
+def _build_source(raw: Path, name: str, params: CorpusParams, index: EvaluationIndex,
+                  seen_docs: set[str], seen_sentences: set[str]) -> tuple[dict[str, list[list[str]]], dict]:
+    """One source's kept documents by part, and its stats (steps 1-6 of the module doc)."""
+    read = Counter(documents=0, sentences=0)
+    removed = Counter(dict.fromkeys(REMOVED, 0))
+    by_rule: Counter = Counter()
+    by_split: Counter = Counter()
+    kept: dict[str, list[list[str]]] = {p: [] for p in PARTS}
+    for doc in SOURCES[name].read(raw):
+        split = _sentences(doc)
+        read["documents"] += 1
+        read["sentences"] += len(split)
+        sentences = []
+        for s in split:
+            if cjk_count(s) < params.min_sentence_cjk:
+                removed["short"] += 1
+            elif hit := index.match(s):
+                by_rule[hit.rule] += 1
+                by_split[hit.split] += 1
+            else:
+                sentences.append(s)
+        if not sentences:
+            removed["emptied_documents"] += 1
+            continue
+        doc_key = match_key("\n".join(sentences))
+        if doc_key in seen_docs:
+            removed["duplicate_documents"] += 1
+            removed["duplicate_document_sentences"] += len(sentences)
+            continue
+        seen_docs.add(doc_key)
+        out = []
+        for s in sentences:
+            key = match_key(s)
+            if key in seen_sentences:
+                removed["duplicate_sentences"] += 1
+            else:
+                seen_sentences.add(key)
+                out.append(s)
+        if not out:
+            removed["emptied_documents"] += 1
+            continue
+        kept["heldout" if is_heldout(doc_key, params.seed, params.heldout_share) else "train"].append(out)
+    stats = {
+        "read": dict(read),
+        "evaluation_removed": {"sentences": sum(by_rule.values()), "by_rule": {r: by_rule[r] for r in RULES},
+                               "by_split": {s: by_split[s] for s in EVALUATION_SPLITS}},
+        "removed": dict(removed),
+        **{p: _part_counts(kept[p]) for p in PARTS},
+    }
+    return kept, stats
 
 
 def _sentences(doc: Document) -> list[str]:
