@@ -15,7 +15,9 @@ BACKBONES = [
     "nezha",
 ]
 BACKBONE_CODE = [
-    "src/zhbench/train.py",
+    "src/zhbench/fit.py",
+    "src/zhbench/classify.py",
+    "src/zhbench/devices.py",
     "src/zhbench/features.py",
     "src/zhbench/models/backbones.py",
     "src/zhbench/models/nezha.py",
