@@ -146,8 +146,8 @@ def test_ort_int8_agrees_with_fp32(teacher, tmp_path):
 def _distill(data, tdir, out):
     from zhbench.distill import write_distill_tsv
 
-    splits = {s: data / "char" / f"{s}.tsv" for s in ("train", "dev", "test")}
-    return write_distill_tsv(tdir, splits, {s: out / f"{s}_distill.tsv" for s in splits}, LABELS, batch_size=50)
+    splits = ("train", "dev", "test")
+    return write_distill_tsv(tdir, data, splits, {s: out / f"{s}_distill.tsv" for s in splits}, LABELS, batch_size=50)
 
 
 def test_distill_tsv_deterministic_with_columns(teacher, tmp_path):
@@ -238,7 +238,7 @@ def test_fastbert_early_exit(teacher, tmp_path):
     single = torch.cat([fb.early_exit(test.input_ids[i:i + 1], test.attention_mask[i:i + 1], 0.5).exit_layer
                         for i in range(10)])
     assert torch.equal(single, fb.early_exit(test.input_ids[:10], test.attention_mask[:10], 0.5).exit_layer)
-    save_fastbert(fb, tmp_path / "fb", extra, tdir / "tokenizer.json")
+    save_fastbert(fb, tmp_path / "fb", extra, tdir)
     fb2, _ = load_fastbert(tmp_path / "fb")
     assert torch.equal(fb2.early_exit(test.input_ids, test.attention_mask, 0.5).logits,
                        fb.early_exit(test.input_ids, test.attention_mask, 0.5).logits)
@@ -284,7 +284,8 @@ def test_stage_scripts(teacher, tmp_path):
     assert _script("distill_tsv").main(common + ["--teacher", str(tdir), "--out", t + "/distill", "--summary",
                                                  t + "/distill.json", "--no-progress"]) == 0
     assert _script("train_student").main(common + [
-        "--teacher", str(tdir), "--distill", t + "/distill", "--out", t + "/textcnn", "--metrics", t + "/s.json",
+        "--teacher", str(tdir), "--vocab", str(tdir), "--distill", t + "/distill", "--out", t + "/textcnn",
+        "--metrics", t + "/s.json",
         "--confusion-csv", t + "/s.csv", "--confusion-png", t + "/s.png", "--timing", t + "/s_timing.json",
         "--no-progress"]) == 0
     s = yaml.safe_load((tmp_path / "s.json").read_text())

@@ -13,6 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from zhbench.devices import resolve_precision
 from zhbench.features import Features, sequential_batches
 from zhbench.fit import Evaluation, FitSettings, autocast, dist_info, sum_over_ranks, to_device
 
@@ -33,6 +34,7 @@ def _predict_sum(model, features, batch_size, dynamic_padding, precision="fp32")
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
+    precision = resolve_precision(precision, device)
     chunks, loss_sum = [], 0.0
     # no_grad: kept logits would otherwise hold every batch's autograd graph until the end (a 10k-row
     # dev pass of a mini T5 grew to 17 GB and was OOM-killed); the values are the same either way.
@@ -55,7 +57,7 @@ def dev_evaluator(dev: Features, s: FitSettings):
         rank, world = dist_info()
         shard = dev if world == 1 else dev.subset(range(rank, len(dev), world))
         bs = s.eval_batch_size or 2 * s.batch_size
-        logits, loss_sum = _predict_sum(model, shard, bs, s.dynamic_padding, s.precision if s.precision != "auto" else "fp32")
+        logits, loss_sum = _predict_sum(model, shard, bs, s.dynamic_padding, s.precision)
         correct = (logits.argmax(dim=1) == shard.labels).sum().item()
         loss_sum, correct, count = sum_over_ranks(loss_sum, correct, len(shard), device=next(model.parameters()).device)
         return Evaluation(loss_sum / count, correct / count, math.ceil(len(shard) / bs))

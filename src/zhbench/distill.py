@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from zhbench.fit import Evaluation, FitResult, FitSettings, TensorRows, fit
@@ -35,6 +35,7 @@ from zhbench.io import BadInputError, atomic_path
 log = logging.getLogger(__name__)
 
 LOGIT_FORMAT = "%.6f"
+STUDENT_GRANULARITY = "char"  # the TextCNN student reads the project's char tokens
 
 
 class TeacherError(ValueError):
@@ -72,22 +73,23 @@ def check_label_set(where: Any, n_outputs: int, teacher_labels: Sequence[str] | 
 
 
 @torch.inference_mode()
-def teacher_logits(teacher: nn.Module, tokenizer_file: str | os.PathLike, split_file: str | os.PathLike,
-                   max_len: int, num_labels: int, batch_size: int = 128, progress: bool = False):
-    """(token strings, gold ids, logits [N, C] float32) of a processed split, in file order."""
+def teacher_logits(teacher: nn.Module, encoder, split_file: str | os.PathLike, max_len: int, num_labels: int,
+                   batch_size: int = 128, progress: bool = False) -> tuple[list[int], torch.Tensor]:
+    """(gold ids, logits [N, C] float32) of the teacher over a split it reads (`encoder.input_file`),
+    in file order."""
     from tqdm.auto import tqdm
 
-    from zhbench.evaluate import read_split
     from zhbench.features import encode_split
+    from zhbench.models.backbones import logits_of
 
-    texts, gold = read_split(split_file, num_labels)
-    feats = encode_split(tokenizer_file, split_file, max_len, num_labels)
+    feats = encode_split(encoder, split_file, max_len, num_labels, encoder.granularity)
     chunks = []
     for start in tqdm(range(0, len(feats), batch_size), desc=f"teacher {Path(split_file).name}",
                       disable=not progress, mininterval=1.0):
-        sl = slice(start, start + batch_size)
-        chunks.append(teacher(feats.input_ids[sl], feats.attention_mask[sl]).logits.float())
-    return texts, gold, torch.cat(chunks)
+        batch = feats.batch(range(start, min(start + batch_size, len(feats))))
+        batch.pop("labels")
+        chunks.append(logits_of(teacher(**batch)).float())
+    return feats.labels.tolist(), torch.cat(chunks)
 
 
 def format_distill_rows(texts: Sequence[str], gold: Sequence[int], logits: torch.Tensor) -> str:
@@ -97,18 +99,29 @@ def format_distill_rows(texts: Sequence[str], gold: Sequence[int], logits: torch
     return "\n".join(lines) + "\n"
 
 
-def write_distill_tsv(teacher_dir: str | os.PathLike, split_files: dict[str, Path], out_files: dict[str, Path],
-                      labels: Sequence[str], batch_size: int = 128, progress: bool = False) -> dict[str, Any]:
-    """Run the teacher over each split and write its distill TSV; returns a small summary per split."""
+def write_distill_tsv(teacher_dir: str | os.PathLike, data_dir: str | os.PathLike, splits: Sequence[str],
+                      out_files: dict[str, Path], labels: Sequence[str], batch_size: int = 128,
+                      progress: bool = False) -> dict[str, Any]:
+    """Run the teacher over each split and write its distill TSV; returns a small summary per split.
+
+    The first column holds the processed char tokens (what the TextCNN student reads, whatever the
+    teacher's own tokenizer is); the teacher reads its own input split, row for row the same titles."""
+    from zhbench.encoders import load_encoder
+    from zhbench.evaluate import read_split
+
     teacher, extra = load_teacher(teacher_dir, labels)
-    tokenizer_file = Path(teacher_dir) / "tokenizer.json"
+    encoder = load_encoder(teacher_dir, extra)
     summary = {}
-    for split, path in split_files.items():
-        texts, gold, logits = teacher_logits(teacher, tokenizer_file, path, int(extra["max_len"]), len(labels),
-                                             batch_size, progress)
+    for split in splits:
+        texts, gold_tokens = read_split(Path(data_dir) / STUDENT_GRANULARITY / f"{split}.tsv", len(labels))
+        gold, logits = teacher_logits(teacher, encoder, encoder.input_file(data_dir, split), int(extra["max_len"]),
+                                      len(labels), batch_size, progress)
+        if list(gold) != list(gold_tokens):
+            raise TeacherError(f"{encoder.input_file(data_dir, split)} and the {STUDENT_GRANULARITY} split of "
+                               f"{data_dir} disagree on the labels: they are not the same rows")
         with atomic_path(out_files[split]) as tmp:
             tmp.write_text(format_distill_rows(texts, gold, logits), encoding="utf-8")
-        acc = float((logits.argmax(1).numpy() == gold).mean())
+        acc = float((logits.argmax(1).numpy() == np.asarray(gold)).mean())
         summary[split] = {"rows": len(texts), "teacher_accuracy": acc}
         log.info("distill TSV %s: %d rows, teacher accuracy %.4f", out_files[split], len(texts), acc)
     return summary
@@ -257,12 +270,14 @@ def load_textcnn_predictor(model_dir: Path, labels: list[str] | None):
     """predict.py loader for kind "textcnn": the student dir with its tokenizer.json."""
     from zhbench.models.textcnn import load_textcnn
     from zhbench.predict import BackbonePredictor
-    from zhbench.quantize import _labels_from, _tokenizer_for
+    from zhbench.encoders import VocabEncoder
+    from zhbench.quantize import _labels_from
 
     model, extra = load_textcnn(model_dir)
     max_len = int(extra["max_len"])
     labels = _labels_from(extra, labels, model_dir)
     if model.num_labels != len(labels):
         raise ValueError(f"{model_dir}: the student has {model.num_labels} outputs, but there are {len(labels)} label names")
-    predictor = BackbonePredictor(model, _tokenizer_for(model_dir, max_len), labels, str(extra["granularity"]), max_len)
+    encoder = VocabEncoder(model_dir / "tokenizer.json", str(extra["granularity"]))
+    predictor = BackbonePredictor(model, encoder, labels, str(extra["granularity"]), max_len)
     return predictor, {"name": f"{extra['granularity']}/textcnn", "type": "textcnn", "max_len": max_len}

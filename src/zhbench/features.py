@@ -28,7 +28,7 @@ from zhbench.io import atomic_path
 log = logging.getLogger(__name__)
 
 # Bump when the stored layout changes, so old cache files are ignored instead of misread.
-CACHE_LAYOUT = "zhbench-features-v1"
+CACHE_LAYOUT = "zhbench-features-v2"
 PAD_ID = 0  # [PAD] is id 0 in every zhbench vocabulary (text/vocab.py)
 
 
@@ -36,10 +36,12 @@ PAD_ID = 0  # [PAD] is id 0 in every zhbench vocabulary (text/vocab.py)
 class Features:
     """One encoded split. Row i of every tensor is line i of the TSV."""
 
-    input_ids: torch.Tensor       # int64 [N, max_len], [CLS] ... [SEP] then [PAD]=0
+    input_ids: torch.Tensor       # int64 [N, max_len], special tokens included, padded with the encoder's pad id
     attention_mask: torch.Tensor  # int64 [N, max_len], 1 on real tokens
     labels: torch.Tensor          # int64 [N]
-    lengths: torch.Tensor         # int64 [N], real tokens incl. [CLS]/[SEP]
+    lengths: torch.Tensor         # int64 [N], real tokens incl. special tokens
+    token_type_ids: torch.Tensor | None = None  # int64 [N, max_len] where the tokenizer gives segment ids
+    padding_side: str = "right"   # XLNet's tokenizer pads on the left
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -47,19 +49,28 @@ class Features:
     def batch(self, index: Sequence[int] | torch.Tensor, dynamic_padding: bool = False) -> dict[str, torch.Tensor]:
         """Gather rows; with dynamic padding, cut the padding columns no row in the batch uses."""
         index = torch.as_tensor(index, dtype=torch.long)
-        ids, mask = self.input_ids[index], self.attention_mask[index]
+        columns = {"input_ids": self.input_ids, "attention_mask": self.attention_mask}
+        if self.token_type_ids is not None:
+            columns["token_type_ids"] = self.token_type_ids
+        out = {k: v[index] for k, v in columns.items()}
         if dynamic_padding:
             width = int(self.lengths[index].max())
-            ids, mask = ids[:, :width], mask[:, :width]
-        return {"input_ids": ids, "attention_mask": mask, "labels": self.labels[index]}
+            cut = slice(-width, None) if self.padding_side == "left" else slice(None, width)
+            out = {k: v[:, cut] for k, v in out.items()}
+        return {**out, "labels": self.labels[index]}
 
     def subset(self, index: Sequence[int] | torch.Tensor) -> "Features":
         index = torch.as_tensor(index, dtype=torch.long)
-        return Features(self.input_ids[index], self.attention_mask[index], self.labels[index], self.lengths[index])
+        types = None if self.token_type_ids is None else self.token_type_ids[index]
+        return Features(self.input_ids[index], self.attention_mask[index], self.labels[index], self.lengths[index],
+                        types, self.padding_side)
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"input_ids": self.input_ids, "attention_mask": self.attention_mask,
-                "labels": self.labels, "lengths": self.lengths}
+        out = {"input_ids": self.input_ids, "attention_mask": self.attention_mask,
+               "labels": self.labels, "lengths": self.lengths}
+        if self.token_type_ids is not None:
+            out["token_type_ids"] = self.token_type_ids
+        return out
 
 
 @dataclass(frozen=True)
@@ -77,12 +88,21 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def cache_key(tokenizer_file: str | os.PathLike, split_file: str | os.PathLike, max_len: int,
-              granularity: str) -> str:
+def _encoder(tokenizer, granularity: str):
+    """An encoder object (zhbench.encoders), or a tokenizer.json path for the project vocabulary."""
+    if hasattr(tokenizer, "encode") and hasattr(tokenizer, "fingerprint"):
+        return tokenizer
+    from zhbench.encoders import VocabEncoder
+
+    return VocabEncoder(tokenizer, granularity)
+
+
+def cache_key(encoder, split_file: str | os.PathLike, max_len: int, granularity: str) -> str:
     """Hex digest naming the cache file; changes whenever any input of the encoding changes."""
     parts = {
         "layout": CACHE_LAYOUT,
-        "tokenizer_sha256": sha256_file(tokenizer_file),
+        "encoder": encoder.kind,
+        "tokenizer_sha256": encoder.fingerprint,
         "split_sha256": sha256_file(split_file),
         "max_len": int(max_len),
         "granularity": granularity,
@@ -90,45 +110,43 @@ def cache_key(tokenizer_file: str | os.PathLike, split_file: str | os.PathLike, 
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-def encode_split(tokenizer_file: str | os.PathLike, split_file: str | os.PathLike, max_len: int,
-                 num_labels: int) -> Features:
-    """Encode with truncation to max_len ([CLS]/[SEP] included) and padding to max_len."""
+def encode_split(tokenizer, split_file: str | os.PathLike, max_len: int, num_labels: int,
+                 granularity: str = "char") -> Features:
+    """Encode a processed split with truncation and padding to max_len (special tokens included).
+
+    `tokenizer`: an encoder (zhbench.encoders) or the project vocabulary's tokenizer.json."""
     from zhbench.evaluate import read_split  # the one validator of processed splits
-    from zhbench.text.vocab import load_tokenizer
 
+    encoder = _encoder(tokenizer, granularity)
     texts, labels = read_split(split_file, num_labels)
-    tokenizer = load_tokenizer(tokenizer_file)
-    # Truncation inside the tokenizer keeps [SEP] at the end of a cut title, as BERT expects.
-    tokenizer.enable_truncation(max_length=max_len)
-    tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]", length=max_len)
-    encodings = tokenizer.encode_batch(texts)
-    input_ids = torch.tensor([e.ids for e in encodings], dtype=torch.long)
-    attention_mask = torch.tensor([e.attention_mask for e in encodings], dtype=torch.long)
-    return Features(input_ids=input_ids, attention_mask=attention_mask,
-                    labels=torch.as_tensor(labels, dtype=torch.long), lengths=attention_mask.sum(dim=1))
+    enc = encoder.encode(texts, max_len)
+    mask = enc["attention_mask"]
+    return Features(input_ids=enc["input_ids"], attention_mask=mask,
+                    labels=torch.as_tensor(labels, dtype=torch.long), lengths=mask.sum(dim=1),
+                    token_type_ids=enc.get("token_type_ids"), padding_side=encoder.padding_side)
 
 
-def load_features(split_file: str | os.PathLike, tokenizer_file: str | os.PathLike, max_len: int,
-                  granularity: str, num_labels: int,
+def load_features(split_file: str | os.PathLike, tokenizer, max_len: int, granularity: str, num_labels: int,
                   cache_dir: str | os.PathLike | None = None) -> tuple[Features, LoadInfo]:
     """Features of one split, read from `cache_dir` when an entry for exactly these inputs exists.
 
-    Without `cache_dir` it always encodes (the uncached arm of the cache benchmark).
-    """
+    `tokenizer`: an encoder (zhbench.encoders) or the project vocabulary's tokenizer.json. Without
+    `cache_dir` it always encodes (the uncached arm of the cache benchmark)."""
     start = time.perf_counter()
+    encoder = _encoder(tokenizer, granularity)
     if cache_dir is None:
-        feats = encode_split(tokenizer_file, split_file, max_len, num_labels)
+        feats = encode_split(encoder, split_file, max_len, num_labels, granularity)
         return feats, LoadInfo(time.perf_counter() - start, False, None)
 
-    key = cache_key(tokenizer_file, split_file, max_len, granularity)
+    key = cache_key(encoder, split_file, max_len, granularity)
     cache_file = Path(cache_dir) / f"{Path(split_file).stem}-{granularity}-{max_len}-{key[:16]}.safetensors"
     if cache_file.exists():
         stored = load_file(str(cache_file))
-        feats = Features(**stored)
+        feats = Features(**stored, padding_side=encoder.padding_side)
         log.info("features: cache hit %s (%d rows)", cache_file, len(feats))
         return feats, LoadInfo(time.perf_counter() - start, True, str(cache_file))
 
-    feats = encode_split(tokenizer_file, split_file, max_len, num_labels)
+    feats = encode_split(encoder, split_file, max_len, num_labels, granularity)
     with atomic_path(cache_file) as tmp:
         save_file({k: v.contiguous() for k, v in feats.tensors().items()}, str(tmp),
                   metadata={"key": key, "layout": CACHE_LAYOUT, "split": Path(split_file).name,
@@ -186,14 +204,3 @@ class BucketBatches:
             batches.extend(chunk[i:i + self.batch_size].tolist() for i in range(0, len(chunk), self.batch_size))
         for b in torch.randperm(len(batches), generator=self.generator).tolist():
             yield batches[b]
-
-
-def padding_stats(features: Features, batches: Sequence[Sequence[int]], dynamic_padding: bool) -> dict:
-    """Share of padded positions over an epoch of batches (for the padding benchmark)."""
-    real = padded = 0
-    for idx in batches:
-        lengths = features.lengths[torch.as_tensor(idx)]
-        width = int(lengths.max()) if dynamic_padding else features.input_ids.shape[1]
-        real += int(lengths.sum())
-        padded += width * len(idx)
-    return {"real_tokens": real, "total_positions": padded, "pad_fraction": 1 - real / padded}

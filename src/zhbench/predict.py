@@ -200,31 +200,32 @@ def _load_fasttext(model_dir: Path, labels: list[str] | None) -> tuple[Predictor
 
 
 class BackbonePredictor:
-    """Tokenised exactly as `features.encode_split` does for training: the WordLevel tokenizer.json,
-    truncation to max_len ([CLS]/[SEP] included) and padding to max_len, then the classifier on
-    (input_ids, attention_mask). Fixed-length padding makes a title's probabilities independent of
-    the other titles in its batch."""
+    """A classifier behind the encoder it was trained with (zhbench.encoders): the project vocabulary
+    over segmented tokens, or the checkpoint's own tokenizer over raw titles. Fixed-length padding
+    makes a title's probabilities independent of the other titles in its batch."""
 
-    def __init__(self, model, tokenizer, labels: list[str], granularity: str, max_len: int, batch_size: int = 64):
+    def __init__(self, model, encoder, labels: list[str], granularity: str, max_len: int, batch_size: int = 64):
         self._model = model
-        self._tokenizer = tokenizer
+        self.encoder = encoder
         self.labels = labels
         self.granularity = granularity
         self.max_len = max_len
         self.batch_size = batch_size
 
-    def predict_proba(self, token_strings: list[str]) -> np.ndarray:
+    def prepare(self, title: str, stopwords: Iterable[str] = ()) -> str:
+        """The model's input line for a raw title, as its evaluation split holds it."""
+        return self.encoder.prepare(title, stopwords)
+
+    def predict_proba(self, inputs: list[str]) -> np.ndarray:
         import torch
 
         from zhbench.models.backbones import logits_of
 
         chunks = []
         with torch.inference_mode():
-            for start in range(0, len(token_strings), self.batch_size):
-                enc = self._tokenizer.encode_batch(token_strings[start:start + self.batch_size])
-                ids = torch.tensor([e.ids for e in enc], dtype=torch.long)
-                mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.long)
-                logits = logits_of(self._model(ids, mask))
+            for start in range(0, len(inputs), self.batch_size):
+                enc = self.encoder.encode(inputs[start:start + self.batch_size], self.max_len)
+                logits = logits_of(self._model(**enc))
                 chunks.append(torch.softmax(logits.float(), dim=-1).double().numpy())
         if not chunks:
             return np.zeros((0, len(self.labels)), dtype=np.float64)
@@ -233,14 +234,12 @@ class BackbonePredictor:
 
 @register("backbone")
 def _load_backbone(model_dir: Path, labels: list[str] | None) -> tuple[Predictor, dict[str, Any]]:
-    from tokenizers import Tokenizer
-
-    from zhbench.features import PAD_ID
+    from zhbench.encoders import load_encoder
     from zhbench.models.backbones import load_classifier
 
-    tokenizer_file = model_dir / "tokenizer.json"
-    if not tokenizer_file.is_file():
-        raise ModelLoadError(f"{tokenizer_file}: missing; a served backbone needs the tokenizer it was trained with")
+    if not (model_dir / "tokenizer.json").is_file():
+        raise ModelLoadError(f"{model_dir / 'tokenizer.json'}: missing; a served backbone needs the tokenizer it "
+                             "was trained with")
     for weights in ("model.safetensors", "head.safetensors"):  # name the damaged file, not just the dir
         _check_safetensors(model_dir / weights)
     model, extra = load_classifier(model_dir)  # safetensors only (use_safetensors=True, safetensors.load_file)
@@ -258,17 +257,14 @@ def _load_backbone(model_dir: Path, labels: list[str] | None) -> tuple[Predictor
             raise ModelLoadError(f"{model_dir / 'zhbench.json'}: extra.{key} missing; expected what the training stage records")
     max_len = int(extra["max_len"])
     try:
-        tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        encoder = load_encoder(model_dir, extra)
     except Exception as err:  # tokenizers raises a bare Exception on a malformed file
-        raise ModelLoadError(f"{tokenizer_file}: expected a tokenizers tokenizer.json, cannot read it ({err})") from err
-    vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
+        raise ModelLoadError(f"{model_dir / 'tokenizer.json'}: cannot read the tokenizer ({err})") from err
     embeddings = model.backbone.get_input_embeddings().num_embeddings
-    if vocab_size > embeddings:
-        raise ModelLoadError(f"{tokenizer_file}: {vocab_size} tokens, but the model embeds only {embeddings}; "
-                             "the tokenizer is not the one this model was trained with")
-    tokenizer.enable_truncation(max_length=max_len)
-    tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]", length=max_len)
-    predictor = BackbonePredictor(model, tokenizer, labels, str(extra["granularity"]), max_len)
+    if encoder.vocab_size > embeddings:
+        raise ModelLoadError(f"{model_dir / 'tokenizer.json'}: {encoder.vocab_size} tokens, but the model embeds only "
+                             f"{embeddings}; the tokenizer is not the one this model was trained with")
+    predictor = BackbonePredictor(model, encoder, labels, str(extra["granularity"]), max_len)
     return predictor, {"name": extra.get("name") or _backbone_name(model_dir, extra), "type": "backbone",
                        "family": model.family, "max_len": max_len}
 
@@ -319,7 +315,12 @@ class TextClassifier:
         self._lock = threading.Lock()
 
     def tokens(self, text: str) -> str:
-        """The space-joined tokens, as the preprocess stage wrote them for training."""
+        """The model's input line for a raw title, as its evaluation split holds it: the predictor's
+        own preparation where it has one (a checkpoint tokenizer reads the raw title), else the
+        space-joined tokens the preprocess stage wrote."""
+        prepare = getattr(self.predictor, "prepare", None)
+        if prepare is not None:
+            return prepare(text, self.stopwords)
         return " ".join(segment(text, self.granularity, self.stopwords))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

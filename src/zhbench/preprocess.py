@@ -17,6 +17,7 @@ from zhbench.text import GRANULARITIES, segment
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "dev", "test")
+TEXT_DIR = "text"  # zhbench.encoders reads it: raw titles, `title<TAB>label_id`
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,8 @@ def load_stopwords(path: str | os.PathLike | None) -> frozenset[str]:
 
 def preprocess(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: PreprocessConfig,
                stopwords: frozenset[str] = frozenset()) -> dict:
-    """Write labels.txt and <granularity>/<split>.{tsv,ft.txt} into out_dir atomically; return stats."""
+    """Write labels.txt, text/<split>.tsv (raw titles) and <granularity>/<split>.{tsv,ft.txt} into
+    out_dir atomically; return stats."""
     raw_dir = Path(raw_dir)
     labels = read_labels(raw_dir / "class.txt")
     splits: dict[str, list[Example]] = {}
@@ -47,6 +49,11 @@ def preprocess(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Prep
             log.warning("skipped %s", s)
     with atomic_dir(out_dir) as tmp:
         (tmp / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
+        # The titles as they are, for pretrained checkpoints' own tokenizers (which split raw text).
+        (tmp / TEXT_DIR).mkdir()
+        for split, examples in splits.items():
+            (tmp / TEXT_DIR / f"{split}.tsv").write_text("".join(f"{ex.text}\t{ex.label}\n" for ex in examples),
+                                                         encoding="utf-8")
         token_lengths: dict[str, dict[str, list[int]]] = {}
         for granularity in GRANULARITIES:
             (tmp / granularity).mkdir()

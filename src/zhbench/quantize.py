@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from zhbench.encoders import copy_tokenizer, load_encoder
 from zhbench.io import BadInputError, atomic_dir, read_json, write_json
 from zhbench.models.backbones import LogitsOnly, logits_of
 
@@ -70,8 +71,7 @@ def save_torch_int8(qmodel: nn.Module, fp32_dir: str | os.PathLike, out_dir: str
         shutil.copyfile(fp32_dir / "config.json", tmp / "config.json")
         torch.save(qmodel.state_dict(), tmp / INT8_FILE)
         write_json(tmp / META_FILE, {**meta, "kind": "backbone_int8", "quantization": "torch.ao dynamic qint8 nn.Linear"})
-        if (fp32_dir / "tokenizer.json").is_file():
-            shutil.copyfile(fp32_dir / "tokenizer.json", tmp / "tokenizer.json")
+        copy_tokenizer(fp32_dir, tmp)
 
 
 def load_torch_int8(model_dir: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
@@ -146,7 +146,9 @@ class OrtClassifier:
         self.path = str(path)
         self.session = ort.InferenceSession(self.path, so, providers=["CPUExecutionProvider"])
 
-    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **_unused) -> torch.Tensor:
+        # The graph takes (input_ids, attention_mask): segment ids of single titles are all 0 for
+        # every family quantized here, the backbone's default.
         out = self.session.run(None, {"input_ids": input_ids.numpy().astype(np.int64),
                                       "attention_mask": attention_mask.numpy().astype(np.int64)})[0]
         return torch.from_numpy(out)
@@ -164,8 +166,7 @@ def save_onnx(model: nn.Module, fp32_dir: str | os.PathLike, out_dir: str | os.P
         quantize_onnx(tmp / ONNX_FP32, tmp / ONNX_INT8)
         write_json(tmp / META_FILE, {**meta, "kind": "onnx_int8",
                                      "quantization": "onnxruntime quantize_dynamic QInt8 (MatMul, Gather)"})
-        if (fp32_dir / "tokenizer.json").is_file():
-            shutil.copyfile(fp32_dir / "tokenizer.json", tmp / "tokenizer.json")
+        copy_tokenizer(fp32_dir, tmp)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -274,17 +275,6 @@ def random_inputs(vocab_size: int, n: int, length: int, seed: int = 0) -> tuple[
 # Predictor loaders (registered in zhbench.predict; see the report of the Compression issue)
 
 
-def _tokenizer_for(model_dir: Path, max_len: int):
-    from tokenizers import Tokenizer
-
-    from zhbench.features import PAD_ID
-
-    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=max_len)
-    tokenizer.enable_padding(pad_id=PAD_ID, pad_token="[PAD]", length=max_len)
-    return tokenizer
-
-
 def _labels_from(extra: dict, labels: list[str] | None, model_dir: Path) -> list[str]:
     dir_labels = extra.get("labels")
     if dir_labels and labels is not None and list(labels) != list(dir_labels):
@@ -308,7 +298,7 @@ def load_int8_predictor(model_dir: Path, labels: list[str] | None):
 
     model, extra = load_torch_int8(model_dir)
     max_len = int(extra["max_len"])
-    predictor = BackbonePredictor(model, _tokenizer_for(model_dir, max_len), _labels_from(extra, labels, model_dir),
+    predictor = BackbonePredictor(model, load_encoder(model_dir, extra), _labels_from(extra, labels, model_dir),
                                   str(extra["granularity"]), max_len, batch_size=INT8_BATCH_SIZE)
     return predictor, {"name": f"{extra['granularity']}/{extra.get('backbone', model_dir.name)}-int8",
                        "type": "backbone_int8", "max_len": max_len}
@@ -321,7 +311,7 @@ def load_onnx_predictor(model_dir: Path, labels: list[str] | None):
     meta = read_json(model_dir / META_FILE)
     extra = meta.get("extra", {})
     max_len = int(extra["max_len"])
-    predictor = BackbonePredictor(OrtClassifier(model_dir / ONNX_INT8), _tokenizer_for(model_dir, max_len),
+    predictor = BackbonePredictor(OrtClassifier(model_dir / ONNX_INT8), load_encoder(model_dir, extra),
                                   _labels_from(extra, labels, model_dir), str(extra["granularity"]), max_len,
                                   batch_size=INT8_BATCH_SIZE)
     return predictor, {"name": f"{extra['granularity']}/{extra.get('backbone', model_dir.name)}-ort-int8",

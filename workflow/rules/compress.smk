@@ -65,6 +65,7 @@ rule train_student:
         data=f"data/processed/{TASK}",
         distill="data/processed/distill/char",
         teacher=lambda w: f"{TEACHERS}/{config['distill']['teacher']}",
+        vocab=f"models/{TASK}/vocab/char",
         script="workflow/scripts/train_student.py",
         code=["src/zhbench/distill.py", "src/zhbench/models/textcnn.py"],
     output:
@@ -93,7 +94,7 @@ rule train_student:
         ),
     shell:
         "workflow/python {input.script} --params params.yaml --teacher {input.teacher} --distill {input.distill}"
-        " --data {input.data} --granularity char --out {output.model} --metrics {output.metrics}"
+        " --data {input.data} --vocab {input.vocab} --granularity char --out {output.model} --metrics {output.metrics}"
         " --confusion-csv {output.confusion} --confusion-png {output.figure} --timing {output.timing} --log-file {log}"
 
 

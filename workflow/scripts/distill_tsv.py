@@ -38,8 +38,7 @@ def run(args, params):
     data, out = Path(args.data), Path(args.out)
     labels = read_labels(data / "labels.txt")
     summary = write_distill_tsv(
-        args.teacher, {s: data / args.granularity / f"{s}.tsv" for s in SPLITS},
-        {s: out / f"{s}_distill.tsv" for s in SPLITS}, labels,
+        args.teacher, data, SPLITS, {s: out / f"{s}_distill.tsv" for s in SPLITS}, labels,
         batch_size=int(cfg.get("teacher_batch_size", 128)), progress=not args.no_progress)
     write_json(args.summary, {"teacher": Path(args.teacher).name, "granularity": args.granularity,
                               "labels": labels, "splits": summary, "logit_format": "%.6f", "header": False})

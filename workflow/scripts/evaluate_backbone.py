@@ -17,7 +17,8 @@ from zhbench.evaluate import classification_report, write_evaluation, write_timi
 from zhbench.features import load_features
 from zhbench.runtime import seed_everything, set_threads
 from zhbench.classify import backbone_settings, predict
-from zhbench.devices import device_name
+from zhbench.encoders import load_encoder
+from zhbench.devices import device_name, resolve_device
 
 
 def build_parser():
@@ -41,27 +42,28 @@ def run(args, params):
     cfg = backbone_settings(P.section(params, "backbones"), backbone, granularity, seed).train
     seed_everything(seed)
     set_threads(cfg.threads)
+    model.to(resolve_device(cfg.device))
     batch_size = cfg.eval_batch_size or 2 * cfg.batch_size
 
     data = Path(args.data)
     labels = read_labels(data / "labels.txt")
     if labels != extra["labels"]:
         raise ValueError(f"{args.model_dir}: trained on labels {extra['labels']}, but {data / 'labels.txt'} has {labels}")
-    tokenizer_file = Path(args.model_dir) / "tokenizer.json"
+    encoder = load_encoder(args.model_dir, extra)
 
     reports, timing = {}, {"device": device_name(), "threads": cfg.threads, "batch_size": batch_size}
     for split in ("dev", "test"):
-        tsv = data / granularity / f"{split}.tsv"
+        tsv = encoder.input_file(data, split)
         # Uncached encode, then the cache (written now if train_backbone has not), then a timed
         # cache read: the with/without-cache comparison on the same split and machine.
-        _, uncached = load_features(tsv, tokenizer_file, max_len, granularity, len(labels))
-        load_features(tsv, tokenizer_file, max_len, granularity, len(labels), args.cache)
-        features, cached = load_features(tsv, tokenizer_file, max_len, granularity, len(labels), args.cache)
+        _, uncached = load_features(tsv, encoder, max_len, granularity, len(labels))
+        load_features(tsv, encoder, max_len, granularity, len(labels), args.cache)
+        features, cached = load_features(tsv, encoder, max_len, granularity, len(labels), args.cache)
         if not cached.cache_hit:
             raise RuntimeError(f"feature cache {args.cache} did not keep {tsv}; is the directory writable?")
 
         start = time.perf_counter()
-        logits, loss = predict(model, features, batch_size, cfg.dynamic_padding)
+        logits, loss = predict(model, features, batch_size, cfg.dynamic_padding, cfg.precision)
         seconds = time.perf_counter() - start
         reports[split] = classification_report(features.labels.tolist(), logits.argmax(dim=1).tolist(), labels, loss=loss)
         timing[split] = {

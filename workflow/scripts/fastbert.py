@@ -33,6 +33,7 @@ def build_parser():
 
 def run(args, params):
     from zhbench.distill import load_teacher
+    from zhbench.encoders import load_encoder
     from zhbench.features import encode_split
     from zhbench.models.fastbert import (FastBert, FastBertTrainConfig, evaluate_speed, save_fastbert, self_distill,
                                          time_per_record)
@@ -50,15 +51,15 @@ def run(args, params):
     torch.manual_seed(seed)
     # unsupported family -> clear error
     model = FastBert(teacher, int(section.get("student_hidden", 128)), int(section.get("student_heads", 2)))
-    tokenizer_file = Path(args.teacher) / "tokenizer.json"
+    encoder = load_encoder(args.teacher, extra)
     max_len = int(extra["max_len"])
-    train = encode_split(tokenizer_file, data / args.granularity / "train.tsv", max_len, len(labels))
-    test = encode_split(tokenizer_file, data / args.granularity / "test.tsv", max_len, len(labels))
+    train, test = (encode_split(encoder, encoder.input_file(data, split), max_len, len(labels), encoder.granularity)
+                   for split in ("train", "test"))
     if section.get("max_train_rows"):
         train = train.subset(range(min(len(train), int(section["max_train_rows"]))))
 
     stage1 = self_distill(model, train.input_ids, train.attention_mask, cfg, progress=not args.no_progress)
-    save_fastbert(model, args.out, {**extra, "fastbert_train": {**cfg.__dict__}}, tokenizer_file)
+    save_fastbert(model, args.out, {**extra, "fastbert_train": {**cfg.__dict__}}, args.teacher)
 
     sweep, full = [], None
     for speed in section["speeds"]:

@@ -35,6 +35,7 @@ def build_parser():
 
 def run(args, params):
     from zhbench import quantize as Q
+    from zhbench.encoders import load_encoder
     from zhbench.features import encode_split
     from zhbench.models.backbones import load_classifier
     from zhbench.devices import device_name
@@ -52,8 +53,8 @@ def run(args, params):
     if model.num_labels != len(labels):
         raise ValueError(f"{model_dir}: the head has {model.num_labels} outputs, labels.txt has {len(labels)} labels")
     max_len = int(extra["max_len"])
-    test = encode_split(model_dir / "tokenizer.json", Path(args.data) / args.granularity / "test.tsv", max_len,
-                        len(labels))
+    encoder = load_encoder(model_dir, extra)
+    test = encode_split(encoder, encoder.input_file(args.data, "test"), max_len, len(labels), encoder.granularity)
     if cfg.get("max_test_rows"):
         test = test.subset(range(min(len(test), int(cfg["max_test_rows"]))))
 

@@ -6,7 +6,6 @@ curves (train.csv, eval.csv) and the measured times; quality metrics come from e
 """
 from __future__ import annotations
 
-import shutil
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +21,7 @@ from zhbench.io import atomic_dir
 from zhbench.runtime import seed_everything, set_threads
 from zhbench.text import GRANULARITIES
 from zhbench.classify import backbone_settings, dev_evaluator
+from zhbench.encoders import training_encoder
 from zhbench.fit import fit
 
 
@@ -32,7 +32,9 @@ def build_parser():
     p.add_argument("--backbone", required=True, help="backbone name (one of zhbench.models.backbones.BACKBONES)")
     p.add_argument("--granularity", required=True, choices=GRANULARITIES, help="token granularity of the input")
     p.add_argument("--data", required=True, help="processed dataset directory (labels.txt, <granularity>/{train,dev}.tsv)")
-    p.add_argument("--vocab", required=True, help="vocabulary directory holding tokenizer.json (build_vocab output)")
+    p.add_argument("--vocab", required=True,
+                   help="project vocabulary dir holding tokenizer.json (build_vocab output); a backbone with a "
+                        "pretrained checkpoint encodes with the checkpoint's own tokenizer instead")
     p.add_argument("--cache", required=True, help="feature cache directory (safetensors files keyed by input hashes)")
     p.add_argument("--out", required=True, help="checkpoint directory to write (replaced atomically)")
     p.add_argument("--curves", required=True, help="directory for training curves train.csv / eval.csv (DVC plots)")
@@ -73,7 +75,8 @@ def run(args, params):
 
 
 def train_and_save(args, params, rank: int):
-    from zhbench.models.backbones import SequenceClassifier, build_backbone, save_classifier
+    from zhbench.models.backbones import SequenceClassifier, build_backbone, write_classifier
+    from zhbench.models.checkpoint_tokenizer import check_vocab_fits
 
     seed = int(P.section(params, "seed"))
     settings = backbone_settings(P.section(params, "backbones"), args.backbone, args.granularity, seed)
@@ -83,21 +86,21 @@ def train_and_save(args, params, rank: int):
 
     data = Path(args.data)
     labels = read_labels(data / "labels.txt")
-    tokenizer_file = Path(args.vocab) / "tokenizer.json"
-    loaded = {}
-    for split in ("train", "dev"):
-        loaded[split] = load_features(data / args.granularity / f"{split}.tsv", tokenizer_file, settings.max_len,
-                                      args.granularity, len(labels), args.cache)
-    train_f, dev_f = loaded["train"][0], loaded["dev"][0]
-
-    from tokenizers import Tokenizer
-
-    vocab_size = Tokenizer.from_file(str(tokenizer_file)).get_vocab_size()
+    # A pretrained checkpoint encodes with its own tokenizer; from scratch, the project vocabulary.
+    encoder = training_encoder(args.backbone, args.granularity, settings.pretrained, args.vocab)
     # Seed again right before building, so initial weights do not depend on what ran before.
     torch.manual_seed(seed)
-    backbone = build_backbone(args.backbone, size=settings.size, vocab_size=vocab_size,
+    backbone = build_backbone(args.backbone, size=settings.size, vocab_size=encoder.vocab_size,
                               max_positions=max(128, settings.max_len), pretrained=settings.pretrained,
                               overrides=settings.overrides)
+    if settings.pretrained:
+        check_vocab_fits(backbone.config, encoder.tokenizer)  # one clear error, before any training
+    loaded = {}
+    for split in ("train", "dev"):
+        loaded[split] = load_features(encoder.input_file(data, split), encoder, settings.max_len,
+                                      args.granularity, len(labels), args.cache)
+    train_f, dev_f = loaded["train"][0], loaded["dev"][0]
+    vocab_size = encoder.vocab_size
     model = SequenceClassifier(backbone, args.backbone, len(labels), settings.dropout)
     n_params = sum(p.numel() for p in model.parameters())
     stage.log.info("%s/%s: %s, %.2fM parameters, vocab %d", args.backbone, args.granularity, settings.size,
@@ -115,11 +118,11 @@ def train_and_save(args, params, rank: int):
         "stopped_early": result.stopped_early, "parameters": n_params,
     }
     out = Path(args.out)
-    # save_classifier is atomic on its own; the tokenizer is copied after it, so write both into
-    # a staging directory and rename once: a killed stage never leaves a checkpoint without tokenizer.
+    # The model and its tokenizer go into one staging directory, renamed once: a killed stage never
+    # leaves a checkpoint without the tokenizer it was trained with.
     with atomic_dir(out) as tmp:
-        save_classifier(model.cpu(), tmp, extra)
-        shutil.copyfile(tokenizer_file, tmp / "tokenizer.json")
+        extra["encoder"] = encoder.save(tmp)
+        write_classifier(model.cpu(), tmp, extra)
 
     write_timing(args.timing, {
         **result.timing,

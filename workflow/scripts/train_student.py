@@ -23,7 +23,8 @@ def build_parser():
     p = stage.parser(__doc__)
     p.add_argument("--distill", required=True, help="dir holding {train,dev,test}_distill.tsv (distill_tsv stage)")
     p.add_argument("--teacher", required=True, help="teacher checkpoint dir (tokenizer, label check, timing)")
-    p.add_argument("--data", required=True, help="processed dataset dir (labels.txt)")
+    p.add_argument("--data", required=True, help="processed dataset dir (labels.txt, the teacher's test split)")
+    p.add_argument("--vocab", required=True, help="the project's char vocabulary dir (tokenizer.json): the student's ids")
     p.add_argument("--granularity", required=True, help="token granularity (char|word)")
     p.add_argument("--out", required=True, help="student model dir to write (model.safetensors, zhbench.json, tokenizer.json)")
     p.add_argument("--metrics", required=True, help="quality metrics JSON")
@@ -44,6 +45,8 @@ def run(args, params):
     from zhbench.models.textcnn import TextCNN, TextCNNConfig, load_textcnn, save_textcnn
     from zhbench.quantize import time_per_sample
     from zhbench.devices import device_name
+    from zhbench.encoders import load_encoder
+    from zhbench.features import encode_split
 
     section = P.section(params, "distill")
     seed = int(P.section(params, "seed"))
@@ -54,7 +57,8 @@ def run(args, params):
 
     labels = read_labels(Path(args.data) / "labels.txt")
     teacher, teacher_extra = D.load_teacher(args.teacher, labels)  # missing / other label set -> TeacherError
-    tokenizer_file = Path(args.teacher) / "tokenizer.json"
+    # The student reads the project's char vocabulary, whatever tokenizer the teacher has.
+    tokenizer_file = Path(args.vocab) / "tokenizer.json"
     splits = {s: D.read_distill_tsv(Path(args.distill) / f"{s}_distill.tsv", len(labels)) for s in ("train", "dev", "test")}
     ids = {s: D.encode_texts(tokenizer_file, d.texts, cfg.max_len) for s, d in splits.items()}
 
@@ -95,10 +99,11 @@ def run(args, params):
 
     # latency of both, same rows, same run; the teacher reads its own encoding (its max_len)
     timing_rows = int(section.get("timing_rows", 256))
-    texts = splits["test"].texts[:timing_rows]
     s_ids = ids["test"][:timing_rows]
-    t_ids = D.encode_texts(tokenizer_file, texts, int(teacher_extra["max_len"]))
-    t_mask = (t_ids != 0).long()
+    t_encoder = load_encoder(args.teacher, teacher_extra)
+    t_rows = encode_split(t_encoder, t_encoder.input_file(args.data, "test"), int(teacher_extra["max_len"]),
+                          len(labels), t_encoder.granularity).subset(range(len(s_ids)))
+    t_ids, t_mask = t_rows.input_ids, t_rows.attention_mask
     latency = {}
     for bs in (1, 64):
         st = time_per_sample(lambda i, m: student(i), s_ids, (s_ids != 0).long(), bs, max_seconds=10)

@@ -473,21 +473,27 @@ META_FILE = "zhbench.json"
 
 
 def save_classifier(model: SequenceClassifier, out_dir: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
-    """Write `out_dir` atomically: backbone (config.json + model.safetensors, loadable with
+    """Write `out_dir` atomically (see write_classifier)."""
+    with atomic_dir(out_dir) as tmp:
+        write_classifier(model, tmp, extra)
+
+
+def write_classifier(model: SequenceClassifier, directory: str | os.PathLike, extra: dict[str, Any] | None = None) -> None:
+    """Into an existing `directory`: backbone (config.json + model.safetensors, loadable with
     AutoModel.from_pretrained), head.safetensors, and zhbench.json (family, num_labels, dropout,
     extra: labels, granularity, max_len ...). `extra` must be JSON-serialisable."""
     from safetensors.torch import save_file
 
-    with atomic_dir(out_dir) as tmp:
-        model.backbone.save_pretrained(tmp)
-        head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
-        save_file(head, str(tmp / HEAD_FILE), metadata={"format": "pt"})
-        write_json(tmp / META_FILE, {
-            "family": model.family,
-            "num_labels": model.num_labels,
-            "dropout": model.dropout_p,
-            "extra": extra or {},
-        })
+    directory = Path(directory)
+    model.backbone.save_pretrained(directory)
+    head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
+    save_file(head, str(directory / HEAD_FILE), metadata={"format": "pt"})
+    write_json(directory / META_FILE, {
+        "family": model.family,
+        "num_labels": model.num_labels,
+        "dropout": model.dropout_p,
+        "extra": extra or {},
+    })
 
 
 def load_classifier(model_dir: str | os.PathLike) -> tuple[SequenceClassifier, dict[str, Any]]:

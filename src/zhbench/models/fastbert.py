@@ -178,28 +178,25 @@ class FastBert(nn.Module):
 # --- saving --------------------------------------------------------------------------------------
 
 def save_fastbert(model: FastBert, out_dir: str | os.PathLike, extra: dict[str, Any],
-                  tokenizer_file: str | os.PathLike | None = None) -> None:
-    """The teacher checkpoint (save_classifier layout) + the students, zhbench.json kind "fastbert"."""
-    import shutil
-
+                  tokenizer_dir: str | os.PathLike | None = None) -> None:
+    """The teacher checkpoint (save_classifier layout) + the students, zhbench.json kind "fastbert",
+    and the teacher's tokenizer files from `tokenizer_dir`."""
     from safetensors.torch import save_file
 
+    from zhbench.encoders import copy_tokenizer
     from zhbench.io import atomic_dir, read_json, write_json
-    from zhbench.models.backbones import META_FILE, save_classifier
+    from zhbench.models.backbones import META_FILE, write_classifier
 
     with atomic_dir(out_dir) as tmp:
-        save_classifier(model.teacher, tmp / "teacher", extra)
-        for f in (tmp / "teacher").iterdir():
-            shutil.move(str(f), tmp / f.name)
-        (tmp / "teacher").rmdir()
+        write_classifier(model.teacher, tmp, extra)
         state = {k: v.detach().contiguous() for k, v in model.students.state_dict().items()}
         save_file(state, str(tmp / STUDENTS_FILE), metadata={"format": "pt"})
         meta = read_json(tmp / META_FILE)
         meta.update(kind="fastbert", fastbert={"student_hidden": model.student_hidden,
                                                "student_heads": model.student_heads})
         write_json(tmp / META_FILE, meta)
-        if tokenizer_file is not None:
-            shutil.copyfile(tokenizer_file, tmp / "tokenizer.json")
+        if tokenizer_dir is not None:
+            copy_tokenizer(tokenizer_dir, tmp)
 
 
 def load_fastbert(model_dir: str | os.PathLike) -> tuple[FastBert, dict[str, Any]]:
