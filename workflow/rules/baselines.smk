@@ -1,8 +1,15 @@
-# Random Forest and fastText baselines: train, then evaluate on dev and test.
+# Random Forest, fastText and linear n-gram baselines: train, then evaluate on dev and test.
 
-BASELINES = ("random_forest", "fasttext_char", "fasttext_char_tuned", "fasttext_word")
+BASELINES = (
+    "random_forest",
+    "fasttext_char",
+    "fasttext_char_tuned",
+    "fasttext_word",
+    "linear_ngram",
+)
 BASELINE_CODE = [
     "src/zhbench/models/fasttext_model.py",
+    "src/zhbench/models/linear_ngram.py",
     "src/zhbench/models/random_forest.py",
 ]
 

@@ -15,7 +15,7 @@ from zhbench import stage
 from zhbench.data.thucnews import read_labels
 from zhbench.evaluate import classification_report, read_split, write_evaluation, write_timing
 from zhbench.io import read_json
-from zhbench.models import fasttext_model, random_forest
+from zhbench.models import fasttext_model, linear_ngram, random_forest
 from zhbench.runtime import set_threads
 
 SPLITS = ("dev", "test")
@@ -39,6 +39,8 @@ def load_model(model_dir: Path, description: dict):
     if description["type"] == "fasttext":
         name = fasttext_model.MODEL_FILE
         return fasttext_model.load(model_dir / name, description["sha256"][name])
+    if description["type"] == "linear_ngram":
+        return linear_ngram.load(model_dir, description["sha256"])
     raise ValueError(f"{model_dir / 'model.json'}: unknown baseline type {description['type']!r}")
 
 
@@ -55,10 +57,15 @@ def run(args, params):
     label_names = read_labels(data / "labels.txt")
     reports, predict_ms = {}, {}
     for split in SPLITS:
-        texts, labels = read_split(data / description["granularity"] / f"{split}.tsv", len(label_names))
+        if description["type"] == "linear_ngram":  # features from both granularities of each title
+            titles = linear_ngram.read_titles(data, split, len(label_names))
+            inputs, labels = (titles.chars, titles.words), titles.labels
+        else:
+            texts, labels = read_split(data / description["granularity"] / f"{split}.tsv", len(label_names))
+            inputs = (texts,)
         start = time.perf_counter()
-        predicted = model.predict(texts)
-        predict_ms[split] = 1000 * (time.perf_counter() - start) / len(texts)
+        predicted = model.predict(*inputs)
+        predict_ms[split] = 1000 * (time.perf_counter() - start) / len(labels)
         reports[split] = classification_report(labels, predicted, label_names)
         stage.log.info("%s %s: accuracy %.4f, macro F1 %.4f",
                        args.model, split, reports[split]["accuracy"], reports[split]["macro"]["f1"])

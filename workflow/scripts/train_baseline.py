@@ -1,6 +1,6 @@
-"""Stage train_baseline: fit one baseline classifier (Random Forest or fastText) on the train split.
+"""Stage train_baseline: fit one baseline classifier (Random Forest, fastText or linear n-gram SVM) on the train split.
 
-Tuned fastText models first search their arguments on dev, then train with the best ones on train.
+Tuned fastText and linear_ngram models first search their arguments on dev, then train with the best ones on train.
 Writes the model dir atomically: the model files, model.json (what was trained, with which args,
 the search trials and each file's sha256) and train_timing.json.
 """
@@ -16,10 +16,10 @@ from zhbench import stage
 from zhbench.data.thucnews import read_labels
 from zhbench.evaluate import read_split, write_timing
 from zhbench.io import atomic_dir, write_json
-from zhbench.models import fasttext_model, random_forest
+from zhbench.models import fasttext_model, linear_ngram, random_forest
 from zhbench.runtime import seed_everything, set_threads
 
-BASELINE_TYPES = ("random_forest", "fasttext")
+BASELINE_TYPES = ("random_forest", "fasttext", "linear_ngram")
 
 
 def build_parser():
@@ -91,7 +91,33 @@ def train_fasttext(section: dict, where: str, data: Path, seed: int, out: Path) 
     return {**description, "args": dataclasses.asdict(args), "sha256": sha256, "timing": timing}
 
 
-TRAINERS = {"random_forest": train_random_forest, "fasttext": train_fasttext}
+def train_linear_ngram(section: dict, where: str, data: Path, seed: int, out: Path) -> dict:
+    if section["granularity"] != "char":
+        raise ValueError(f"{where}.granularity: expected char (linear_ngram reads both splits but is served char "
+                         f"tokens, rebuilding the word tokens from them), found {section['granularity']!r}")
+    options = {k: v for k, v in section.items() if k not in ("type", "granularity", "trials", "search_space")}
+    config = typed_options(linear_ngram.LinearNgramConfig, options, where)
+    n_labels = len(read_labels(data / "labels.txt"))
+    train_titles = linear_ngram.read_titles(data, "train", n_labels)
+    dev_titles = linear_ngram.read_titles(data, "dev", n_labels)
+    description = {"served_word_split": {"split": "dev", **linear_ngram.check_served_words(dev_titles, str(data))}}
+    timing = {}
+    if "trials" in section:
+        start = time.perf_counter()
+        result = linear_ngram.search(
+            train_titles, dev_titles, config, section.get("search_space") or {}, int(section["trials"]), seed
+        )
+        timing["search_seconds"] = time.perf_counter() - start
+        config = result.best_config
+        description["search"] = {"best_trial": result.best_trial, "trials": result.trials}
+        stage.log.info("best of %d trials: #%d %s", len(result.trials), result.best_trial, config)
+    start = time.perf_counter()
+    model = linear_ngram.train(train_titles, config, seed)
+    timing["train_seconds"] = time.perf_counter() - start
+    return {**description, "args": dataclasses.asdict(config), "sha256": model.save(out), "timing": timing}
+
+
+TRAINERS = {"random_forest": train_random_forest, "fasttext": train_fasttext, "linear_ngram": train_linear_ngram}
 
 
 def run(args, params):
