@@ -13,7 +13,7 @@ import yaml
 from zhbench.data.ner import (OUTSIDE, Span, bio_to_spans, check_bio, read_cluener, read_pd1998, spans_to_bio,
                               spans_to_cluener, tag_set)
 from zhbench.io import BadInputError
-from zhbench.ner import (NerConfig, build_char_vocab, build_tagger, make_windows, ner_metrics, predict,
+from zhbench.ner import (NerConfig, VocabCharEncoder, build_char_vocab, build_tagger, make_windows, ner_metrics, predict,
                          train_tagger)
 from zhbench.data.ner import Sentence
 
@@ -168,12 +168,12 @@ def train_toy(steps: int, seed: int = 7, **kw):
     train, test = digit_corpus(160, 1), digit_corpus(40, 2)
     cfg = NerConfig(overrides=TINY, max_len=10, batch_size=16, epochs=100, max_steps=steps, lr=3e-3, head_lr=3e-2,
                     warmup_ratio=0.0, seed=seed, **kw)
-    vocab = build_char_vocab(train).get_vocab()
+    encoder = VocabCharEncoder(build_char_vocab(train))
     tags = tag_set(("NUM",))
-    model = build_tagger(cfg, len(vocab), len(tags))
-    result = train_tagger(model, make_windows(train, vocab, {t: i for i, t in enumerate(tags)}, cfg.max_len),
-                          cfg, progress=False)
-    predicted, loss, _ = predict(model, test, vocab, tags, cfg.max_len, batch_size=16)
+    model = build_tagger(cfg, encoder, len(tags))
+    windows = make_windows(train, {t: i for i, t in enumerate(tags)}, encoder.width(cfg.max_len))
+    result = train_tagger(model, windows, encoder, cfg, progress=False)
+    predicted, loss, _ = predict(model, test, encoder, tags, cfg.max_len, batch_size=16)
     metrics = ner_metrics([s.tags for s in test], predicted, ("NUM",), {"NUM": "Number"})
     return result, metrics, loss, predicted, test
 
@@ -194,7 +194,7 @@ def test_tiny_training_is_deterministic():
 
 def test_crf_mask_must_start_on():
     cfg = NerConfig(overrides=TINY, max_len=8)
-    model = build_tagger(cfg, 20, 3)
+    model = build_tagger(cfg, VocabCharEncoder(build_char_vocab([Sentence(list("abc"), ["O"] * 3)])), 3)
     ids = torch.tensor([[2, 3, 0, 0]])
     with pytest.raises(ValueError, match="at least one character"):
         model(ids, torch.tensor([[1, 1, 0, 0]]), torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, 4, dtype=torch.long))

@@ -11,7 +11,7 @@ import yaml
 
 from zhbench.data.lcqmc import Pair, read_pairs
 from zhbench.io import BadInputError
-from zhbench.pair import build_char_vocab, encode_pair
+from zhbench.pair import VocabPairEncoder, build_char_vocab
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "workflow" / "scripts"
 TINY = {"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2}
@@ -43,8 +43,9 @@ def test_read_pairs_bad_line_names_file_and_line(tmp_path, bad, expected):
 
 
 def test_encode_pair_segments_and_truncation():
-    vocab = build_char_vocab([Pair("abcdef", "xy", 1, 1)]).get_vocab()
-    ids, seg = encode_pair(vocab, "abcdef", "xy", 8)  # 5 slots: longest first -> "abc" + "xy"
+    encoder = VocabPairEncoder(build_char_vocab([Pair("abcdef", "xy", 1, 1)]))
+    vocab = encoder.vocab
+    ids, seg = encoder.encode_pair("abcdef", "xy", 8)  # 5 slots: longest first -> "abc" + "xy"
     assert len(ids) == 8 and seg == [0, 0, 0, 0, 0, 1, 1, 1]
     assert ids[0] == vocab["[CLS]"] and ids[4] == vocab["[SEP]"] and ids[-1] == vocab["[SEP]"]
     assert ids[1:4] == [vocab[c] for c in "abc"] and ids[5:7] == [vocab["x"], vocab["y"]]

@@ -15,6 +15,7 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -124,99 +125,159 @@ class NerConfig:
 def build_char_vocab(sentences: Sequence[Sentence], min_frequency: int = 1) -> Tokenizer:
     """A WordLevel tokenizer over the training characters (text/vocab.py), [PAD]=0 [UNK] [CLS] [SEP] [MASK].
 
-    Characters are looked up one by one (`encode_chars`), not through the tokenizer's whitespace
+    Characters are looked up one by one (VocabCharEncoder), not through the tokenizer's whitespace
     pre-tokenizer, so that a space inside a text stays one position and tags stay aligned."""
     return build_wordlevel(Counter(c for s in sentences for c in s.chars), min_frequency)
-
-
-def encode_chars(vocab: dict[str, int], chars: Sequence[str]) -> list[int]:
-    unk = vocab[UNK]
-    return [vocab.get(c, unk) for c in chars]
 
 
 @dataclass
 class Window:
     sentence: int     # index into the sentence list
     offset: int       # first character of the window
-    ids: list[int]    # [CLS] chars [SEP]
-    tags: list[int]   # 0 at [CLS] and [SEP] (ignored: outside the CRF mask), tag ids in between
+    chars: list[str]
+    tags: list[int]   # one tag id per character
 
 
-def make_windows(sentences: Sequence[Sentence], vocab: dict[str, int], tag_ids: dict[str, int],
-                 max_len: int) -> list[Window]:
-    width = max_len - 2
-    cls, sep = vocab[CLS], vocab[SEP]
+def make_windows(sentences: Sequence[Sentence], tag_ids: dict[str, int], width: int) -> list[Window]:
+    """Every sentence cut into windows of at most `width` characters, in file order."""
     out: list[Window] = []
     for i, s in enumerate(sentences):
-        ids = encode_chars(vocab, s.chars)
         tags = [tag_ids[t] for t in s.tags]
-        for off in range(0, len(ids), width):
-            out.append(Window(i, off, [cls] + ids[off:off + width] + [sep], [0] + tags[off:off + width] + [0]))
+        for off in range(0, len(s.chars), width):
+            out.append(Window(i, off, list(s.chars[off:off + width]), tags[off:off + width]))
     return out
 
 
-def collate(windows: Sequence[Window]) -> dict[str, torch.Tensor]:
-    """Pad to the longest window of the batch ([PAD]=0). char_mask is 1 on characters only."""
-    n, width = len(windows), max(len(w.ids) for w in windows)
-    ids = torch.zeros(n, width, dtype=torch.long)
-    tags = torch.zeros(n, width, dtype=torch.long)
-    attn = torch.zeros(n, width, dtype=torch.long)
-    chars = torch.zeros(n, width, dtype=torch.long)
-    for r, w in enumerate(windows):
-        k = len(w.ids)
-        ids[r, :k] = torch.tensor(w.ids)
-        tags[r, :k] = torch.tensor(w.tags)
-        attn[r, :k] = 1
-        chars[r, 1:k - 1] = 1
-    return {"input_ids": ids, "attention_mask": attn, "char_mask": chars, "tags": tags}
+class VocabCharEncoder:
+    """The project's char vocabulary (a WordLevel tokenizer.json), [CLS] chars [SEP], [PAD]=0 on the right."""
+
+    kind = "vocab"
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        self.vocab = tokenizer.get_vocab()
+        self.vocab_size = tokenizer.get_vocab_size()
+
+    def width(self, max_len: int) -> int:
+        return max_len - 2
+
+    def collate(self, windows: Sequence[Window], max_len: int) -> dict[str, torch.Tensor]:
+        """Pad to the longest window of the batch ([PAD]=0). char_mask is 1 on characters only."""
+        unk, cls, sep = self.vocab[UNK], self.vocab[CLS], self.vocab[SEP]
+        n, width = len(windows), max(len(w.chars) for w in windows) + 2
+        ids = torch.zeros(n, width, dtype=torch.long)
+        tags = torch.zeros(n, width, dtype=torch.long)
+        attn = torch.zeros(n, width, dtype=torch.long)
+        chars = torch.zeros(n, width, dtype=torch.long)
+        for r, w in enumerate(windows):
+            k = len(w.chars) + 2
+            ids[r, :k] = torch.tensor([cls] + [self.vocab.get(c, unk) for c in w.chars] + [sep])
+            tags[r, 1:k - 1] = torch.tensor(w.tags)
+            attn[r, :k] = 1
+            chars[r, 1:k - 1] = 1
+        return {"input_ids": ids, "attention_mask": attn, "char_mask": chars, "tags": tags}
+
+    def save(self, model_dir) -> dict:
+        (Path(model_dir) / "tokenizer.json").write_text(self.tokenizer.to_str(pretty=True), encoding="utf-8")
+        return {"kind": self.kind}
+
+
+class CheckpointCharEncoder:
+    """A pretrained checkpoint's tokenizer, one position per character in the family's framing
+    (models/checkpoint_encoding.encode_characters)."""
+
+    kind = "checkpoint"
+
+    def __init__(self, tokenizer, family: str):
+        self.tokenizer, self.family = tokenizer, family
+        self.vocab_size = len(tokenizer)
+
+    def width(self, max_len: int) -> int:
+        from zhbench.models.checkpoint_encoding import characters_per_window
+
+        return characters_per_window(self.tokenizer, max_len)
+
+    def collate(self, windows: Sequence[Window], max_len: int) -> dict[str, torch.Tensor]:
+        from zhbench.models.checkpoint_encoding import encode_characters
+
+        enc = encode_characters(self.tokenizer, [w.chars for w in windows], max_len, dynamic_padding=True)
+        tags = torch.zeros_like(enc["input_ids"])
+        for r, w in enumerate(windows):
+            tags[r, enc["char_mask"][r].bool()] = torch.tensor(w.tags)
+        return {**enc, "tags": tags}
+
+    def save(self, model_dir) -> dict:
+        self.tokenizer.save_pretrained(str(model_dir))
+        return {"kind": self.kind, "family": self.family}
+
+
+def training_char_encoder(cfg: "NerConfig", sentences: Sequence[Sentence]):
+    """The checkpoint's tokenizer for a pretrained backbone, else a vocabulary of the training chars."""
+    if cfg.pretrained:
+        from zhbench.models.checkpoint_tokenizer import load_checkpoint_tokenizer
+
+        return CheckpointCharEncoder(load_checkpoint_tokenizer(cfg.backbone, cfg.pretrained), cfg.backbone)
+    return VocabCharEncoder(build_char_vocab(sentences, cfg.min_frequency))
+
+
+def load_char_encoder(model_dir, extra: dict):
+    record = extra.get("encoder") or {"kind": "vocab"}
+    if record["kind"] == "checkpoint":
+        from zhbench.models.checkpoint_tokenizer import load_checkpoint_tokenizer
+
+        return CheckpointCharEncoder(load_checkpoint_tokenizer(record["family"], model_dir), record["family"])
+    return VocabCharEncoder(Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json")))
 
 
 class WindowData:
     """Training windows as fit reads them: len() and batch(index) -> collated tensors."""
 
-    def __init__(self, windows: Sequence[Window]):
-        self.windows = windows
+    def __init__(self, windows: Sequence[Window], encoder, max_len: int):
+        self.windows, self.encoder, self.max_len = windows, encoder, max_len
 
     def __len__(self) -> int:
         return len(self.windows)
 
     def batch(self, index: Sequence[int]) -> dict[str, torch.Tensor]:
-        return collate([self.windows[i] for i in index])
+        return self.encoder.collate([self.windows[i] for i in index], self.max_len)
 
 
 # --- model ------------------------------------------------------------------------------------------
 
-def build_tagger(cfg: NerConfig, vocab_size: int, num_tags: int) -> CrfTagger:
+def build_tagger(cfg: NerConfig, encoder, num_tags: int) -> CrfTagger:
     """Seeds torch first, so the random init is the same on every run."""
     from zhbench.models.backbones import build_backbone
 
     torch.manual_seed(cfg.seed)
-    backbone = build_backbone(cfg.backbone, cfg.size, vocab_size=vocab_size, max_positions=cfg.max_len,
+    backbone = build_backbone(cfg.backbone, cfg.size, vocab_size=encoder.vocab_size, max_positions=cfg.max_len,
                               pretrained=cfg.pretrained, overrides=cfg.overrides)
-    if cfg.pretrained is not None and backbone.config.vocab_size != vocab_size:
-        raise ValueError(f"pretrained backbone has a {backbone.config.vocab_size}-entry vocabulary, but the char "
-                         f"vocabulary has {vocab_size}; a pretrained checkpoint needs its own vocab.txt (not wired yet)")
+    if cfg.pretrained is not None:
+        from zhbench.models.checkpoint_tokenizer import check_vocab_fits
+
+        check_vocab_fits(backbone.config, encoder.tokenizer)
     return CrfTagger(backbone, cfg.backbone, num_tags, cfg.dropout)
 
 
 # --- training ---------------------------------------------------------------------------------------
 
-def train_tagger(model: CrfTagger, windows: Sequence[Window], cfg: NerConfig, progress: bool = True) -> FitResult:
+def train_tagger(model: CrfTagger, windows: Sequence[Window], encoder, cfg: NerConfig,
+                 progress: bool = True) -> FitResult:
     """Train in place for cfg.epochs (or cfg.max_steps) through zhbench.fit; deterministic on CPU."""
     log.info("training %s+CRF on %d windows", cfg.backbone, len(windows))
-    return fit(model, WindowData(windows), cfg.fit_settings(), progress=progress, desc="train ner")
+    return fit(model, WindowData(windows, encoder, cfg.max_len), cfg.fit_settings(), progress=progress,
+               desc="train ner")
 
 
 # --- prediction and metrics -------------------------------------------------------------------------
 
 @torch.no_grad()
-def predict(model: CrfTagger, sentences: Sequence[Sentence], vocab: dict[str, int], tags: Sequence[str],
+def predict(model: CrfTagger, sentences: Sequence[Sentence], encoder, tags: Sequence[str],
             max_len: int, batch_size: int = 64, progress: bool = False) -> tuple[list[list[str]], float, dict]:
     """(predicted BIO tags per sentence, mean gold NLL per window, timing).
 
     Windows are scored in file order; each sentence's windows are joined back in order."""
     tag_ids = {t: i for i, t in enumerate(tags)}
-    windows = make_windows(sentences, vocab, tag_ids, max_len)
+    windows = make_windows(sentences, tag_ids, encoder.width(max_len))
     model.eval()
     predicted: list[list[str]] = [[] for _ in sentences]
     nll_sum, seconds, batches = 0.0, 0.0, 0
@@ -224,7 +285,7 @@ def predict(model: CrfTagger, sentences: Sequence[Sentence], vocab: dict[str, in
                   mininterval=1.0):
         t0 = time.perf_counter()
         chunk = windows[b:b + batch_size]
-        batch = collate(chunk)
+        batch = encoder.collate(chunk, max_len)
         paths, nll = model.decode(**batch)
         seconds += time.perf_counter() - t0
         batches += 1
@@ -268,10 +329,6 @@ def ner_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]
         "per_entity": per_entity,
         "entity_order": [display[t] for t in types],
     }
-
-
-def vocab_of(tokenizer_json: str) -> dict[str, int]:
-    return Tokenizer.from_str(tokenizer_json).get_vocab()
 
 
 def describe_model(cfg: NerConfig) -> str:

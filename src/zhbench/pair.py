@@ -93,67 +93,100 @@ def build_char_vocab(pairs: Sequence[Pair], min_frequency: int = 1) -> Tokenizer
     return build_wordlevel(Counter(c for p in pairs for c in p.s1 + p.s2), min_frequency)
 
 
-@dataclass
-class Encoded:
-    ids: list[int]
-    segments: list[int]
-    label: int
+class VocabPairEncoder:
+    """The project's char vocabulary: [CLS] a [SEP] b [SEP], segment 0 then 1, [PAD]=0 on the right."""
+
+    kind = "vocab"
+
+    def __init__(self, tokenizer: Tokenizer):
+        self.tokenizer = tokenizer
+        self.vocab = tokenizer.get_vocab()
+        self.vocab_size = tokenizer.get_vocab_size()
+
+    def encode_pair(self, s1: str, s2: str, max_len: int) -> tuple[list[int], list[int]]:
+        """Longest-first truncation to max_len (BERT's rule: the longer sentence loses a char)."""
+        vocab, unk = self.vocab, self.vocab[UNK]
+        a = [vocab.get(c, unk) for c in s1]
+        b = [vocab.get(c, unk) for c in s2]
+        while len(a) + len(b) > max_len - 3:
+            (a if len(a) >= len(b) else b).pop()
+        ids = [vocab[CLS]] + a + [vocab[SEP]] + b + [vocab[SEP]]
+        return ids, [0] * (len(a) + 2) + [1] * (len(b) + 1)
+
+    def collate(self, pairs: Sequence[Pair], max_len: int) -> dict[str, torch.Tensor]:
+        rows = [self.encode_pair(p.s1, p.s2, max_len) for p in pairs]
+        n, width = len(rows), max(len(ids) for ids, _ in rows)
+        ids = torch.zeros(n, width, dtype=torch.long)
+        seg = torch.zeros(n, width, dtype=torch.long)
+        attn = torch.zeros(n, width, dtype=torch.long)
+        for i, (row_ids, segments) in enumerate(rows):
+            k = len(row_ids)
+            ids[i, :k] = torch.tensor(row_ids)
+            seg[i, :k] = torch.tensor(segments)
+            attn[i, :k] = 1
+        return {"input_ids": ids, "attention_mask": attn, "token_type_ids": seg,
+                "labels": torch.tensor([p.label for p in pairs], dtype=torch.long)}
+
+    def save(self, model_dir) -> dict:
+        (Path(model_dir) / TOKENIZER_FILE).write_text(self.tokenizer.to_str(pretty=True), encoding="utf-8")
+        return {"kind": self.kind}
 
 
-def encode_pair(vocab: dict[str, int], s1: str, s2: str, max_len: int) -> tuple[list[int], list[int]]:
-    """[CLS] a [SEP] b [SEP], segment 0 then 1; longest-first truncation to max_len (BERT's rule)."""
-    unk = vocab[UNK]
-    a = [vocab.get(c, unk) for c in s1]
-    b = [vocab.get(c, unk) for c in s2]
-    while len(a) + len(b) > max_len - 3:
-        (a if len(a) >= len(b) else b).pop()
-    ids = [vocab[CLS]] + a + [vocab[SEP]] + b + [vocab[SEP]]
-    return ids, [0] * (len(a) + 2) + [1] * (len(b) + 1)
+class CheckpointPairEncoder:
+    """A pretrained checkpoint's tokenizer: its own pair framing and segment ids, longest-first."""
+
+    kind = "checkpoint"
+
+    def __init__(self, tokenizer, family: str):
+        self.tokenizer, self.family = tokenizer, family
+        self.vocab_size = len(tokenizer)
+
+    def collate(self, pairs: Sequence[Pair], max_len: int) -> dict[str, torch.Tensor]:
+        from zhbench.models.checkpoint_encoding import encode_pairs
+
+        enc = encode_pairs(self.tokenizer, [p.s1 for p in pairs], [p.s2 for p in pairs], max_len, dynamic_padding=True)
+        return {**enc, "labels": torch.tensor([p.label for p in pairs], dtype=torch.long)}
+
+    def save(self, model_dir) -> dict:
+        self.tokenizer.save_pretrained(str(model_dir))
+        return {"kind": self.kind, "family": self.family}
 
 
-def encode_pairs(pairs: Sequence[Pair], vocab: dict[str, int], max_len: int) -> list[Encoded]:
-    return [Encoded(*encode_pair(vocab, p.s1, p.s2, max_len), p.label) for p in pairs]
+def training_pair_encoder(cfg: "PairConfig", pairs: Sequence[Pair]):
+    """The checkpoint's tokenizer for a pretrained backbone, else a vocabulary of the training chars."""
+    if cfg.pretrained:
+        from zhbench.models.checkpoint_tokenizer import load_checkpoint_tokenizer
 
-
-def collate(rows: Sequence[Encoded]) -> dict[str, torch.Tensor]:
-    n, width = len(rows), max(len(r.ids) for r in rows)
-    ids = torch.zeros(n, width, dtype=torch.long)
-    seg = torch.zeros(n, width, dtype=torch.long)
-    attn = torch.zeros(n, width, dtype=torch.long)
-    for i, r in enumerate(rows):
-        k = len(r.ids)
-        ids[i, :k] = torch.tensor(r.ids)
-        seg[i, :k] = torch.tensor(r.segments)
-        attn[i, :k] = 1
-    return {"input_ids": ids, "attention_mask": attn, "token_type_ids": seg,
-            "labels": torch.tensor([r.label for r in rows], dtype=torch.long)}
+        return CheckpointPairEncoder(load_checkpoint_tokenizer(cfg.backbone, cfg.pretrained), cfg.backbone)
+    return VocabPairEncoder(build_char_vocab(pairs, cfg.min_frequency))
 
 
 # --- model and training -----------------------------------------------------------------------------
 
-def build_classifier(cfg: PairConfig, vocab_size: int):
+def build_classifier(cfg: PairConfig, encoder):
     from zhbench.models.backbones import SequenceClassifier, build_backbone
 
     torch.manual_seed(cfg.seed)
-    backbone = build_backbone(cfg.backbone, cfg.size, vocab_size=vocab_size, max_positions=cfg.max_len,
+    backbone = build_backbone(cfg.backbone, cfg.size, vocab_size=encoder.vocab_size, max_positions=cfg.max_len,
                               pretrained=cfg.pretrained, overrides=cfg.overrides)
-    if cfg.pretrained is not None and backbone.config.vocab_size != vocab_size:
-        raise ValueError(f"pretrained backbone has a {backbone.config.vocab_size}-entry vocabulary, but the char "
-                         f"vocabulary has {vocab_size}; a pretrained checkpoint needs its own vocab.txt (not wired yet)")
+    if cfg.pretrained is not None:
+        from zhbench.models.checkpoint_tokenizer import check_vocab_fits
+
+        check_vocab_fits(backbone.config, encoder.tokenizer)
     return SequenceClassifier(backbone, cfg.backbone, 2, cfg.dropout)
 
 
 class PairData:
-    """Encoded pairs as fit reads them: len() and batch(index) -> collated tensors."""
+    """Sentence pairs as fit reads them: len() and batch(index) -> collated tensors."""
 
-    def __init__(self, rows: Sequence[Encoded]):
-        self.rows = rows
+    def __init__(self, pairs: Sequence[Pair], encoder, max_len: int):
+        self.pairs, self.encoder, self.max_len = pairs, encoder, max_len
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.pairs)
 
     def batch(self, index: Sequence[int]) -> dict[str, torch.Tensor]:
-        return collate([self.rows[i] for i in index])
+        return self.encoder.collate([self.pairs[i] for i in index], self.max_len)
 
 
 def fit_settings(cfg: PairConfig) -> FitSettings:
@@ -164,24 +197,28 @@ def fit_settings(cfg: PairConfig) -> FitSettings:
         "grad_accum_steps": cfg.grad_accum_steps}, "params pair")
 
 
-def train_classifier(model, rows: Sequence[Encoded], cfg: PairConfig, progress: bool = True) -> FitResult:
+def train_classifier(model, pairs: Sequence[Pair], encoder, cfg: PairConfig, progress: bool = True) -> FitResult:
     """Fixed epochs (or max_steps), seeded shuffle and dropout, through zhbench.fit."""
-    log.info("training %s pair classifier on %d pairs", cfg.backbone, len(rows))
-    return fit(model, PairData(rows), fit_settings(cfg), progress=progress, desc=f"train {cfg.backbone}")
+    log.info("training %s pair classifier on %d pairs", cfg.backbone, len(pairs))
+    return fit(model, PairData(pairs, encoder, cfg.max_len), fit_settings(cfg), progress=progress,
+               desc=f"train {cfg.backbone}")
 
 
 @torch.no_grad()
-def evaluate(model, rows: Sequence[Encoded], batch_size: int = 64, progress: bool = False) -> tuple[dict, list[int], dict]:
+def evaluate(model, pairs: Sequence[Pair], encoder, max_len: int, batch_size: int = 64,
+             progress: bool = False) -> tuple[dict, list[int], dict]:
     """(metrics, predicted labels in file order, timing). F1/precision/recall are of label 1 (same intent)."""
     model.eval()
     preds: list[int] = []
     loss_sum, seconds, batches = 0.0, 0.0, 0
+    rows = pairs
     for b in tqdm(range(0, len(rows), batch_size), desc="evaluate pair", unit="batch", disable=not progress,
                   mininterval=1.0):
         t0 = time.perf_counter()
-        batch = collate(rows[b:b + batch_size])
-        logits = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).logits
-        loss_sum += F.cross_entropy(logits, batch["labels"], reduction="sum").item()
+        batch = encoder.collate(rows[b:b + batch_size], max_len)
+        labels = batch.pop("labels")
+        logits = model(**batch).logits
+        loss_sum += F.cross_entropy(logits, labels, reduction="sum").item()
         preds.extend(logits.argmax(dim=1).tolist())
         seconds += time.perf_counter() - t0
         batches += 1
@@ -205,23 +242,31 @@ def evaluate(model, rows: Sequence[Encoded], batch_size: int = 64, progress: boo
 
 # --- saving -----------------------------------------------------------------------------------------
 
-def save_pair_model(model, out_dir, tokenizer: Tokenizer, cfg: PairConfig, summary: dict, timing: dict) -> None:
-    """out_dir (atomic): classifier/ (backbones.save_classifier), tokenizer.json, train.json, train_timing.json."""
+def save_pair_model(model, out_dir, encoder, cfg: PairConfig, summary: dict, timing: dict) -> None:
+    """out_dir (atomic): classifier/ (backbones.save_classifier), the encoder's tokenizer files,
+    train.json, train_timing.json."""
     from zhbench.models.backbones import save_classifier
 
     with atomic_dir(out_dir) as tmp:
-        save_classifier(model, tmp / CLASSIFIER_DIR, extra={"max_len": cfg.max_len, "config": asdict(cfg)})
-        (tmp / TOKENIZER_FILE).write_text(tokenizer.to_str(pretty=True), encoding="utf-8")
+        record = encoder.save(tmp)
+        save_classifier(model, tmp / CLASSIFIER_DIR, extra={"max_len": cfg.max_len, "config": asdict(cfg),
+                                                           "encoder": record})
         write_json(tmp / SUMMARY_FILE, summary)
         (tmp / TIMING_FILE).write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def load_pair_model(model_dir) -> tuple[Any, dict[str, int], PairConfig, dict, dict]:
-    """(model, vocab, config, training summary, training timing) of a dir written by save_pair_model."""
+def load_pair_model(model_dir) -> tuple[Any, Any, PairConfig, dict, dict]:
+    """(model, encoder, config, training summary, training timing) of a dir written by save_pair_model."""
     from zhbench.models.backbones import load_classifier
 
     model_dir = Path(model_dir)
     model, extra = load_classifier(model_dir / CLASSIFIER_DIR)
-    vocab = Tokenizer.from_file(str(model_dir / TOKENIZER_FILE)).get_vocab()
-    return (model, vocab, PairConfig.from_dict(extra["config"]), read_json(model_dir / SUMMARY_FILE),
+    record = extra.get("encoder") or {"kind": "vocab"}
+    if record["kind"] == "checkpoint":
+        from zhbench.models.checkpoint_tokenizer import load_checkpoint_tokenizer
+
+        encoder = CheckpointPairEncoder(load_checkpoint_tokenizer(record["family"], model_dir), record["family"])
+    else:
+        encoder = VocabPairEncoder(Tokenizer.from_file(str(model_dir / TOKENIZER_FILE)))
+    return (model, encoder, PairConfig.from_dict(extra["config"]), read_json(model_dir / SUMMARY_FILE),
             read_json(model_dir / TIMING_FILE))

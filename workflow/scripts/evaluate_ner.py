@@ -15,7 +15,8 @@ from zhbench.io import read_json, write_json
 from zhbench.data.ner import write_cluener_predictions
 from zhbench.models.crf_tagger import load_tagger
 from zhbench import params as P
-from zhbench.ner import NerConfig, describe_model, eval_cap, get_variant, ner_metrics, predict, read_sentences
+from zhbench.ner import (NerConfig, describe_model, eval_cap, get_variant, load_char_encoder, ner_metrics, predict,
+                         read_sentences)
 from zhbench.runtime import seed_everything, set_threads
 
 
@@ -41,8 +42,7 @@ def run(args, params):
     cfg = NerConfig.from_dict(extra["config"])
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
-    from tokenizers import Tokenizer
-    vocab = Tokenizer.from_file(str(Path(args.model) / "tokenizer.json")).get_vocab()
+    encoder = load_char_encoder(args.model, extra)
 
     # Gold nested spans cannot be BIO-tagged either; the eval splits have none, so "error" holds.
     sentences, _ = read_sentences(variant, args.eval, "error")
@@ -50,7 +50,7 @@ def run(args, params):
     cap = eval_cap(P.section(params, "ner"), variant.name)
     if cap is not None:
         sentences = sentences[:cap]
-    predicted, loss, valid_timing = predict(model, sentences, vocab, extra["tags"], cfg.max_len,
+    predicted, loss, valid_timing = predict(model, sentences, encoder, extra["tags"], cfg.max_len,
                                             cfg.eval_batch_size, progress=not args.no_progress)
     scores = ner_metrics([s.tags for s in sentences], predicted, variant.types, variant.display)
     train = extra["train"]

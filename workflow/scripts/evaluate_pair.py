@@ -12,7 +12,7 @@ from zhbench import params as P
 from zhbench import stage
 from zhbench.data.lcqmc import read_pairs
 from zhbench.io import write_json
-from zhbench.pair import encode_pairs, evaluate, load_pair_model
+from zhbench.pair import evaluate, load_pair_model
 from zhbench.runtime import seed_everything, set_threads
 
 
@@ -27,7 +27,7 @@ def build_parser():
 
 
 def run(args, params):
-    model, vocab, cfg, summary, train_timing = load_pair_model(args.model)
+    model, encoder, cfg, summary, train_timing = load_pair_model(args.model)
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
     pairs = read_pairs(args.eval)
@@ -37,7 +37,7 @@ def run(args, params):
         if isinstance(cap, bool) or not isinstance(cap, int) or cap <= 0:
             raise ValueError(f"params pair.max_eval_pairs must be a positive integer or null, got {cap!r}")
         pairs = pairs[:cap]
-    scores, _, valid_timing = evaluate(model, encode_pairs(pairs, vocab, cfg.max_len), cfg.eval_batch_size,
+    scores, _, valid_timing = evaluate(model, pairs, encoder, cfg.max_len, cfg.eval_batch_size,
                                        progress=not args.no_progress)
     model_name = cfg.pretrained or f"{cfg.backbone}-{cfg.size}"
     metrics = {"variant": summary["variant"], "backbone": cfg.backbone, "model": model_name,

@@ -14,7 +14,7 @@ from zhbench import params as P
 from zhbench import stage
 from zhbench.data.ner import tag_set
 from zhbench.models.crf_tagger import save_tagger
-from zhbench.ner import (build_char_vocab, build_tagger, get_variant, make_windows, read_sentences,
+from zhbench.ner import (build_tagger, get_variant, make_windows, read_sentences, training_char_encoder,
                          resolve_config, train_tagger)
 from zhbench.runtime import seed_everything, set_threads
 
@@ -39,15 +39,15 @@ def run(args, params):
     total = len(sentences)
     if cfg.max_train_sentences is not None:
         sentences = sentences[: cfg.max_train_sentences]
-    tokenizer = build_char_vocab(sentences, cfg.min_frequency)
-    vocab = tokenizer.get_vocab()
+    # A pretrained backbone reads its checkpoint's vocabulary; from scratch, the training chars.
+    encoder = training_char_encoder(cfg, sentences)
     tags = tag_set(variant.types)
-    windows = make_windows(sentences, vocab, {t: i for i, t in enumerate(tags)}, cfg.max_len)
-    stage.log.info("%s: %d of %d training sentences -> %d windows; %d chars in the vocabulary",
-                   variant.name, len(sentences), total, len(windows), len(vocab))
+    windows = make_windows(sentences, {t: i for i, t in enumerate(tags)}, encoder.width(cfg.max_len))
+    stage.log.info("%s: %d of %d training sentences -> %d windows; %d entries in the vocabulary",
+                   variant.name, len(sentences), total, len(windows), encoder.vocab_size)
 
-    model = build_tagger(cfg, len(vocab), len(tags))
-    result = train_tagger(model, windows, cfg, progress=not args.no_progress)
+    model = build_tagger(cfg, encoder, len(tags))
+    result = train_tagger(model, windows, encoder, cfg, progress=not args.no_progress)
 
     summary = {"variant": variant.name, "train_split": variant.train_split, "train_sentences": len(sentences),
                "train_sentences_available": total, "train_windows": len(windows),
@@ -56,8 +56,7 @@ def run(args, params):
     timing = json.dumps(result.timing, indent=2, sort_keys=True) + "\n"
     save_tagger(model.cpu(), args.out,
                 extra={"tags": tags, "max_len": cfg.max_len, "config": asdict(cfg), "train": summary},
-                files={"tokenizer.json": tokenizer.to_str(pretty=True).encode("utf-8"),
-                       "train_timing.json": timing.encode("utf-8")})
+                files={"train_timing.json": timing.encode("utf-8")}, encoder=encoder)
     stage.log.info("trained %d steps (%.2f epochs), final-epoch train loss %.4f, %.3f s/step -> %s",
                    result.steps, result.epochs_run, result.train_loss, result.timing["train_step_time"], args.out)
 

@@ -11,7 +11,7 @@ import sys
 from zhbench import params as P
 from zhbench import stage
 from zhbench.data.lcqmc import read_pairs
-from zhbench.pair import build_char_vocab, build_classifier, encode_pairs, resolve_config, save_pair_model, train_classifier
+from zhbench.pair import build_classifier, resolve_config, save_pair_model, train_classifier, training_pair_encoder
 from zhbench.runtime import seed_everything, set_threads
 
 
@@ -33,16 +33,16 @@ def run(args, params):
     available = len(pairs)
     if cfg.max_train_pairs is not None:
         pairs = pairs[: cfg.max_train_pairs]
-    tokenizer = build_char_vocab(pairs, cfg.min_frequency)
-    vocab = tokenizer.get_vocab()
-    rows = encode_pairs(pairs, vocab, cfg.max_len)
-    stage.log.info("%s: %d of %d training pairs, %d chars in the vocabulary", args.backbone, len(pairs), available, len(vocab))
-    model = build_classifier(cfg, len(vocab))
-    result = train_classifier(model, rows, cfg, progress=not args.no_progress)
+    # A pretrained backbone reads its checkpoint's vocabulary; from scratch, the training chars.
+    encoder = training_pair_encoder(cfg, pairs)
+    stage.log.info("%s: %d of %d training pairs, %d entries in the vocabulary", args.backbone, len(pairs), available,
+                   encoder.vocab_size)
+    model = build_classifier(cfg, encoder)
+    result = train_classifier(model, pairs, encoder, cfg, progress=not args.no_progress)
     summary = {"variant": section.get("variant"), "backbone": cfg.backbone, "train_split": "dev",
-               "samples": len(rows), "samples_available": available, "global_step": result.steps,
+               "samples": len(pairs), "samples_available": available, "global_step": result.steps,
                "epochs_run": result.epochs_run, "train_loss": result.train_loss, "history": result.epochs}
-    save_pair_model(model.cpu(), args.out, tokenizer, cfg, summary, result.timing)
+    save_pair_model(model.cpu(), args.out, encoder, cfg, summary, result.timing)
     stage.log.info("%s: %d steps, final-epoch train loss %.4f, %.3f s/step -> %s", cfg.backbone, result.steps,
                    result.train_loss, result.timing["train_step_time"], args.out)
 

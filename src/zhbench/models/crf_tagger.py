@@ -41,46 +41,55 @@ class CrfTagger(nn.Module):
     def head_parameters(self) -> list[nn.Parameter]:
         return list(self.emission.parameters()) + list(self.crf.parameters())
 
-    def emissions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """(batch, len - 1, num_tags): scores of the positions after [CLS]."""
+    def emissions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                  char_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(emissions (batch, len - 1, num_tags), CRF mask, positions): the scores of each row's
+        characters, left-aligned in character order, then of its other positions (masked off).
+
+        Where the characters sit depends on the family's framing ([CLS] first; XLNet's special
+        tokens last and padding on the left), so they are gathered, not assumed. Every framing has
+        at least one special token, so len - 1 slots hold every character."""
         kwargs: dict[str, Any] = {}
         if self.family == "ernie" and getattr(self.backbone.config, "use_task_id", False):
             kwargs["task_type_ids"] = torch.zeros_like(input_ids)
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **kwargs)
-        return self.emission(self.dropout(out.last_hidden_state[:, 1:]))
-
-    @staticmethod
-    def _crf_mask(char_mask: torch.Tensor) -> torch.Tensor:
-        mask = char_mask[:, 1:].bool()
-        if not bool(mask[:, 0].all()):
+        is_char = char_mask.bool()
+        counts = is_char.sum(1)
+        if not bool((counts > 0).all()):
             raise ValueError("every row needs at least one character (CRF mask must start on)")
-        return mask
+        positions = torch.argsort((~is_char).to(torch.int8), dim=1, stable=True)[:, : input_ids.shape[1] - 1]
+        states = out.last_hidden_state.gather(1, positions[:, :, None].expand(-1, -1, out.last_hidden_state.shape[-1]))
+        mask = torch.arange(positions.shape[1], device=positions.device)[None, :] < counts[:, None]
+        return self.emission(self.dropout(states)), mask, positions
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, char_mask: torch.Tensor,
                 tags: torch.Tensor) -> torch.Tensor:
-        """Negative log-likelihood of the gold tags, mean over the batch.
+        """Negative log-likelihood of the gold tags, mean over the batch (what zhbench.fit trains).
 
-        char_mask and tags are aligned with input_ids (position 0 = [CLS], ignored)."""
-        em = self.emissions(input_ids, attention_mask)
-        return -self.crf(em, tags[:, 1:], mask=self._crf_mask(char_mask), reduction="mean")
+        char_mask and tags are aligned with input_ids; only the positions char_mask marks are tagged."""
+        em, mask, positions = self.emissions(input_ids, attention_mask, char_mask)
+        return -self.crf(em, tags.gather(1, positions), mask=mask, reduction="mean")
 
     @torch.no_grad()
     def decode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, char_mask: torch.Tensor,
                tags: torch.Tensor | None = None) -> tuple[list[list[int]], torch.Tensor | None]:
         """Viterbi tag ids per row (one per character), and the per-row NLL when gold tags are given."""
-        em = self.emissions(input_ids, attention_mask)
-        mask = self._crf_mask(char_mask)
-        nll = None if tags is None else -self.crf(em, tags[:, 1:], mask=mask, reduction="none")
+        em, mask, positions = self.emissions(input_ids, attention_mask, char_mask)
+        nll = None if tags is None else -self.crf(em, tags.gather(1, positions), mask=mask, reduction="none")
         return self.crf.decode(em, mask=mask), nll
 
 
 def save_tagger(model: CrfTagger, out_dir: str | os.PathLike, extra: dict[str, Any] | None = None,
-                files: dict[str, bytes] | None = None) -> None:
+                files: dict[str, bytes] | None = None, encoder=None) -> None:
     """Write `out_dir` atomically: backbone (config.json + model.safetensors), crf_head.safetensors,
-    zhbench.json (family, num_tags, dropout, extra) and any extra `files` (name -> bytes)."""
+    zhbench.json (family, num_tags, dropout, extra), the tokenizer of `encoder` (ner.VocabCharEncoder
+    or ner.CheckpointCharEncoder; its record goes into extra.encoder) and any `files` (name -> bytes)."""
     from safetensors.torch import save_file
 
+    extra = dict(extra or {})
     with atomic_dir(out_dir) as tmp:
+        if encoder is not None:
+            extra["encoder"] = encoder.save(tmp)
         model.backbone.save_pretrained(tmp)
         head = {f"emission.{k}": v for k, v in model.emission.state_dict().items()}
         head |= {f"crf.{k}": v for k, v in model.crf.state_dict().items()}
