@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: run setup system-deps test test-slurm reproduce-check lint clean help serve serve-load
+.PHONY: run setup system-deps test test-slurm reproduce-check lint clean help serve serve-load dvc.yaml
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -53,6 +53,9 @@ test-slurm: setup  ## the smoke pipeline through a throw-away one-node SLURM (ro
 
 reproduce-check: setup  ## rerun the smoke profile twice from clean; fail on any byte difference in quality metrics or report tables
 	$(PY) workflow/reproduce_check.py --cores $(CORES)
+
+dvc.yaml: setup  ## regenerate dvc.yaml from the Snakemake workflow (after changing rules or params.yaml's lists)
+	$(VENV)/bin/zhbench dag export-dvc
 
 lint: setup  ## snakemake --lint and snakefmt
 	$(VENV)/bin/snakemake --lint

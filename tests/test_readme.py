@@ -95,7 +95,7 @@ def test_report_regenerate_commands_work_and_find_everything_done(smoke_local, s
     block = ReadmeBlock(0, "snakemake", f".venv/bin/snakemake {targets}")
     proc = bash(block.code, smoke_local)
     assert "Nothing to be done" in check(block, proc) + proc.stderr
-    dvc = sorted({stage for c in commands if c.startswith(".venv/bin/dvc repro") for stage in c.split()[2:]})
-    block = ReadmeBlock(0, "dvc", f".venv/bin/dvc repro {' '.join(dvc)}")
+    dvc = sorted({stage for c in commands if c.startswith(".venv/bin/dvc repro --glob") for stage in c.split()[3:]})
+    block = ReadmeBlock(0, "dvc", f".venv/bin/dvc repro --glob {' '.join(dvc)}")
     out = check(block, bash(block.code, smoke_dvc))
     assert "Running stage" not in out, out[-3000:]

@@ -26,7 +26,7 @@ LONGER_TRAINING = {"train": {"max_steps": 120, "epochs": 10, "eval_every": 40}}
 TRAIN_LOG = Path("logs/train_backbone/char/bert.log")
 COMMANDS = {
     "snakemake": ".venv/bin/snakemake metrics/thucnews10/backbones/char/bert.json",
-    "dvc": ".venv/bin/dvc repro evaluate_backbone_char@bert",
+    "dvc": ".venv/bin/dvc repro evaluate_backbone-char-bert",
 }
 CHECKPOINT = Path("models/thucnews10/backbones/char/bert")
 CHECKPOINT_FILES = {"config.json", "model.safetensors", "head.safetensors", "zhbench.json", "tokenizer.json"}

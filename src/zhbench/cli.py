@@ -20,6 +20,28 @@ def _profile_apply(args: argparse.Namespace) -> int:
               "merged over it.\n# `git checkout params.yaml` returns to the default profile.\n")
     write_text(args.params, header + yaml.safe_dump(merged, sort_keys=False, allow_unicode=True))
     print(f"{args.params}: profile {args.name} applied")
+    if args.params == "params.yaml" and Path("workflow/Snakefile").is_file():
+        # A profile may change the lists that decide which stages exist (backbones, variants...).
+        return _export_dvc(argparse.Namespace(out="dvc.yaml", check=False))
+    return 0
+
+
+def _export_dvc(args: argparse.Namespace) -> int:
+    from zhbench.io import write_text
+    from zhbench.workflow.dvc_export import export
+
+    text = export(".")
+    current = Path(args.out).read_text(encoding="utf-8") if Path(args.out).is_file() else None
+    if args.check:
+        if text != current:
+            print(f"{args.out} is not what the Snakemake workflow gives for params.yaml; run `make dvc.yaml`",
+                  file=sys.stderr)
+            return 1
+        print(f"{args.out}: current")
+        return 0
+    if text != current:
+        write_text(args.out, text)
+    print(f"{args.out}: {'written' if text != current else 'already current'}")
     return 0
 
 
@@ -35,6 +57,16 @@ def main(argv: list[str] | None = None) -> int:
     apply.add_argument("--profiles-dir", default=str(P.PROFILES_DIR), help="directory of profile overlays")
     apply.add_argument("--schema", default="workflow/schemas/params.schema.yaml", help="JSON schema to validate against")
     apply.set_defaults(func=_profile_apply)
+
+    dag = sub.add_parser("dag", help="the workflow's DAG (Snakemake rules are the truth)")
+    dag_sub = dag.add_subparsers(dest="action", required=True)
+    export = dag_sub.add_parser("export-dvc", help="write dvc.yaml from the Snakemake workflow and params.yaml",
+                                description="One DVC stage per Snakemake job: same command, deps, params and outs. "
+                                            "Run it after changing the rules or the lists in params.yaml "
+                                            "(`zhbench profile apply` runs it).")
+    export.add_argument("--out", default="dvc.yaml", help="file to write (default: dvc.yaml)")
+    export.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is not current")
+    export.set_defaults(func=_export_dvc)
 
     from zhbench.serve import add_serve_subparser
 

@@ -58,3 +58,22 @@ def validate(params: dict, schema_path: str | os.PathLike = "workflow/schemas/pa
 
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     jsonschema.validate(params, schema)
+
+
+def backbone_option(section: dict, backbone: str, granularity: str, key: str, default: Any = None) -> Any:
+    """One setting of `backbones:` for (backbone, granularity), by precedence: the granularity's
+    own (`backbones.<name>.<granularity>.<key>`), the backbone's (`backbones.<name>.<key>`), the
+    shared default (`backbones.<key>`). Torch-free: the workflow reads it to find its inputs."""
+    own = section.get(backbone) or {}
+    for scope in ((own.get(granularity) or {}), own, section):
+        if key in scope:
+            return scope[key]
+    return default
+
+
+def local_checkpoint(source: str | None) -> str | None:
+    """`source` when it names a local checkpoint directory (then it is a stage input), else None
+    (unset, or a hub id: the model hub is not a file the engines can hash)."""
+    if source and Path(source).expanduser().is_dir():
+        return str(source)
+    return None

@@ -153,14 +153,19 @@ def targets(prefix: str, names: list[str], suffix: str) -> list[str]:
     return [f"{prefix}{{{','.join(names)}}}{suffix}"] if names else []
 
 
+def _dvc_repro(rules: list[str]) -> str:
+    """The DVC command for every stage of these rules (generated dvc.yaml: `<rule>` or `<rule>-<wildcards>`)."""
+    return f"{DVC} repro --glob " + " ".join(f"'{r}*'" for r in rules) + " report"
+
+
 def regenerate(snakemake_targets: list[str], dvc_stages: list[str]) -> str:
     return (f"Regenerate: `{SMK} {' '.join(snakemake_targets)} reports/report.md` or "
-            f"`{DVC} repro {' '.join(dvc_stages)} report`.")
+            f"`{_dvc_repro(dvc_stages)}`.")
 
 
 def not_run(what: str, snakemake_targets: list[str], dvc_stages: list[str]) -> str:
     return (f"**Not run yet:** no {what} under `metrics/`. Run `{SMK} {' '.join(snakemake_targets)} "
-            f"reports/report.md` or `{DVC} repro {' '.join(dvc_stages)} report`; nothing is shown in its place.")
+            f"reports/report.md` or `{_dvc_repro(dvc_stages)}`; nothing is shown in its place.")
 
 
 def backbone_names(inp: ReportInputs) -> dict[str, list[str]]:
@@ -253,7 +258,7 @@ def section_backbones(inp: ReportInputs) -> Section:
     grans = backbone_names(inp)
     refs = inp.ref(TASK, "backbones") or {}
     cmd = ([t for g, names in grans.items() for t in targets(f"metrics/{TASK}/backbones/{g}/", names, ".json")],
-           [f"evaluate_backbone_{g}" for g in grans])
+           ["evaluate_backbone"])
     size = inp.params.get("backbones", {}).get("size", "?")
     if not any(inp.metrics(TASK, "backbones", g, f"{b}.json") for g, names in grans.items() for b in names):
         sec.blocks.append(not_run("backbone metrics", *cmd))
@@ -683,7 +688,7 @@ def section_device_speed(inp: ReportInputs) -> Section:
                             caption=f"Ours: {ours_line(inp.profile, inp.variant)} (the NER and LCQMC rows use their "
                                     "own datasets); CPU, mini backbones, our batch sizes."))
     else:
-        blocks.append(not_run("training timing files", ["all"], ["train_backbone_char", "train_ner", "train_pair"]))
+        blocks.append(not_run("training timing files", ["all"], ["train_backbone", "train_ner", "train_pair"]))
     blocks.append(Table("tbl-device-ref", ["write-up dataset", "device", "train_step_time", "train_epoch_time",
                                            "valid_step_time", "valid_epoch_time"], ref_rows,
                         caption=f"Write-up: {ref.get('source', '')} (GPU, base-size model)."))

@@ -14,21 +14,13 @@ BACKBONES = [
     "mengzi",
     "nezha",
 ]
-BACKBONE_CODE = [
-    "src/zhbench/fit.py",
-    "src/zhbench/classify.py",
-    "src/zhbench/devices.py",
-    "src/zhbench/features.py",
-    "src/zhbench/models/backbones.py",
-    "src/zhbench/models/nezha.py",
-]
 
 
 rule build_vocab:
     input:
         data=f"data/processed/{TASK}",
         script="workflow/scripts/build_vocab.py",
-        code="src/zhbench/text/vocab.py",
+        code=code_deps("workflow/scripts/build_vocab.py"),
     output:
         directory(f"models/{TASK}/vocab/{{granularity}}"),
     log:
@@ -52,8 +44,9 @@ rule train_backbone:
     input:
         data=f"data/processed/{TASK}",
         vocab=f"models/{TASK}/vocab/{{granularity}}",
+        pretrained=backbone_checkpoint,
         script="workflow/scripts/train_backbone.py",
-        code=BACKBONE_CODE,
+        code=code_deps("workflow/scripts/train_backbone.py"),
     output:
         model=directory(f"models/{TASK}/backbones/{{granularity}}/{{backbone}}"),
         curves=directory(f"metrics/{TASK}/curves/{{granularity}}/{{backbone}}"),
@@ -94,7 +87,7 @@ rule evaluate_backbone:
         data=f"data/processed/{TASK}",
         model=f"models/{TASK}/backbones/{{granularity}}/{{backbone}}",
         script="workflow/scripts/evaluate_backbone.py",
-        code=["src/zhbench/evaluate.py", *BACKBONE_CODE],
+        code=code_deps("workflow/scripts/evaluate_backbone.py"),
     output:
         metrics=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}.json",
         timing=f"metrics/{TASK}/backbones/{{granularity}}/{{backbone}}_timing.json",
@@ -125,7 +118,7 @@ rule cache_timing:
         data=f"data/processed/{TASK}",
         vocab=f"models/{TASK}/vocab/char",
         script="workflow/scripts/cache_timing.py",
-        code=["src/zhbench/cache_timing.py", *BACKBONE_CODE],
+        code=code_deps("workflow/scripts/cache_timing.py"),
     output:
         metrics=f"metrics/{TASK}/cache/{{backbone}}.json",
         timing=f"metrics/{TASK}/cache/{{backbone}}_timing.json",

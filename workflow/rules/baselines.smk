@@ -7,18 +7,13 @@ BASELINES = (
     "fasttext_word",
     "linear_ngram",
 )
-BASELINE_CODE = [
-    "src/zhbench/models/fasttext_model.py",
-    "src/zhbench/models/linear_ngram.py",
-    "src/zhbench/models/random_forest.py",
-]
 
 
 rule train_baseline:
     input:
         data=f"data/processed/{TASK}",
         script="workflow/scripts/train_baseline.py",
-        code=BASELINE_CODE,
+        code=code_deps("workflow/scripts/train_baseline.py"),
     output:
         model=directory(f"models/{TASK}/{{model}}"),
     log:
@@ -44,7 +39,7 @@ rule evaluate_baseline:
         data=f"data/processed/{TASK}",
         model=f"models/{TASK}/{{model}}",
         script="workflow/scripts/evaluate_baseline.py",
-        code=["src/zhbench/evaluate.py", *BASELINE_CODE],
+        code=code_deps("workflow/scripts/evaluate_baseline.py"),
     output:
         metrics=f"metrics/{TASK}/{{model}}.json",
         timing=f"metrics/{TASK}/{{model}}_timing.json",

@@ -1,6 +1,9 @@
-# Shared helpers for the rule files. The dotted params keys each rule tracks are the same keys its
-# dvc.yaml stage lists under `params:`; their values become the rule's params, so Snakemake reruns
-# the rule when they change (the default `params` rerun trigger).
+# Shared helpers for the rule files. The dotted params keys each rule tracks are the keys its
+# generated dvc.yaml stage lists under `params:`; their values become the rule's params, so
+# Snakemake reruns the rule when they change (the default `params` rerun trigger). A rule's `code`
+# input is every zhbench module its script imports (zhbench.workflow.imports.code_deps).
+from zhbench.params import backbone_option, local_checkpoint
+from zhbench.workflow.imports import code_deps
 
 # Stages that time inference hold the whole of `cpu_share` (the default profile grants 100 per run,
 # every other job takes 1), so nothing else runs beside them while they measure: a latency taken
@@ -27,6 +30,24 @@ def tracked(*keys):
         }
 
     return resolve
+
+
+def checkpoint_input(source):
+    """The pretrained checkpoint a stage starts from, as an input when it is a file: a directory
+    of this project (models/..., made by a stage) or any local directory; a hub id is none.
+    """
+    if source and str(source).startswith("models/"):
+        return [source]
+    local = local_checkpoint(source)
+    return [local] if local else []
+
+
+def backbone_checkpoint(wildcards):
+    return checkpoint_input(
+        backbone_option(
+            config["backbones"], wildcards.backbone, wildcards.granularity, "pretrained"
+        )
+    )
 
 
 def report_inputs(wildcards):
@@ -85,8 +106,7 @@ def report_inputs(wildcards):
         + ["reports/figures/confusion_char_textcnn.png"],
         "references": "config/references.yaml",
         "script": "workflow/scripts/report.py",
-        "code": "src/zhbench/report.py",
-        "plots": "src/zhbench/plots.py",
+        "code": code_deps("workflow/scripts/report.py"),
     }
 
 

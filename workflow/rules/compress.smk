@@ -9,7 +9,7 @@ rule quantize:
         data=f"data/processed/{TASK}",
         model=f"{TEACHERS}/{{backbone}}",
         script="workflow/scripts/quantize.py",
-        code="src/zhbench/quantize.py",
+        code=code_deps("workflow/scripts/quantize.py"),
     output:
         torch=directory(f"models/{TASK}/quantized/char/{{backbone}}_int8"),
         onnx=directory(f"models/{TASK}/quantized/char/{{backbone}}_onnx"),
@@ -39,7 +39,7 @@ rule distill_tsv:
         data=f"data/processed/{TASK}",
         teacher=lambda w: f"{TEACHERS}/{config['distill']['teacher']}",
         script="workflow/scripts/distill_tsv.py",
-        code="src/zhbench/distill.py",
+        code=code_deps("workflow/scripts/distill_tsv.py"),
     output:
         tsv=directory("data/processed/distill/char"),
         summary=f"metrics/{TASK}/distill/char_tsv.json",
@@ -67,7 +67,7 @@ rule train_student:
         teacher=lambda w: f"{TEACHERS}/{config['distill']['teacher']}",
         vocab=f"models/{TASK}/vocab/char",
         script="workflow/scripts/train_student.py",
-        code=["src/zhbench/distill.py", "src/zhbench/models/textcnn.py"],
+        code=code_deps("workflow/scripts/train_student.py"),
     output:
         model=directory(f"models/{TASK}/students/char/textcnn"),
         metrics=f"metrics/{TASK}/students/char/textcnn.json",
@@ -103,7 +103,7 @@ rule fastbert:
         data=f"data/processed/{TASK}",
         teacher=f"{TEACHERS}/{{backbone}}",
         script="workflow/scripts/fastbert.py",
-        code="src/zhbench/models/fastbert.py",
+        code=code_deps("workflow/scripts/fastbert.py"),
     output:
         model=directory(f"models/{TASK}/fastbert/char/{{backbone}}"),
         metrics=f"metrics/{TASK}/fastbert/char/{{backbone}}.json",

@@ -4,6 +4,7 @@
 rule download:
     input:
         script="workflow/scripts/download.py",
+        code=code_deps("workflow/scripts/download.py"),
     output:
         directory(f"data/raw/{TASK}"),
     log:
@@ -25,6 +26,7 @@ rule preprocess:
     input:
         raw=f"data/raw/{TASK}",
         script="workflow/scripts/preprocess.py",
+        code=code_deps("workflow/scripts/preprocess.py"),
         stopwords="config/stopwords.txt",
     output:
         data=directory(f"data/processed/{TASK}"),
@@ -49,7 +51,7 @@ rule preprocess:
 rule download_corpus:
     input:
         script="workflow/scripts/download_corpus.py",
-        code=["src/zhbench/data/archives.py", "src/zhbench/data/registry.py"],
+        code=code_deps("workflow/scripts/download_corpus.py"),
     output:
         directory("data/raw/corpus"),
     log:
@@ -76,12 +78,7 @@ rule corpus:
             "data/raw/pd1998",
         ],
         script="workflow/scripts/corpus.py",
-        code=[
-            "src/zhbench/data/corpus.py",
-            "src/zhbench/data/corpus_sources.py",
-            "src/zhbench/data/decontaminate.py",
-            "src/zhbench/text/sentences.py",
-        ],
+        code=code_deps("workflow/scripts/corpus.py"),
     output:
         corpus=directory("data/processed/corpus"),
         stats="metrics/corpus/corpus_stats.json",

@@ -13,17 +13,12 @@ NER_DATA = {
     "cluener": ("cluener", "train.json", "dev.json"),
     "pd1998-devtest": ("pd1998", "example.dev", "example.test"),
 }
-NER_CODE = [
-    "src/zhbench/ner.py",
-    "src/zhbench/data/ner.py",
-    "src/zhbench/models/crf_tagger.py",
-]
-PAIR_CODE = ["src/zhbench/pair.py", "src/zhbench/data/lcqmc.py"]
 
 
 rule download_task_data:
     input:
         script="workflow/scripts/download.py",
+        code=code_deps("workflow/scripts/download.py"),
     output:
         directory("data/raw/{dataset}"),
     log:
@@ -46,8 +41,13 @@ rule download_task_data:
 rule train_ner:
     input:
         raw=lambda w: f"data/raw/{NER_DATA[w.variant][0]}",
+        pretrained=lambda w: checkpoint_input(
+            (config["ner"].get("per_variant") or {})
+            .get(w.variant, {})
+            .get("pretrained", config["ner"].get("pretrained"))
+        ),
         script="workflow/scripts/train_ner.py",
-        code=NER_CODE,
+        code=code_deps("workflow/scripts/train_ner.py"),
     output:
         directory("models/ner/{variant}"),
     log:
@@ -73,7 +73,7 @@ rule evaluate_ner:
         raw=lambda w: f"data/raw/{NER_DATA[w.variant][0]}",
         model="models/ner/{variant}",
         script="workflow/scripts/evaluate_ner.py",
-        code="src/zhbench/ner.py",
+        code=code_deps("workflow/scripts/evaluate_ner.py"),
     output:
         metrics="metrics/ner/{variant}.json",
         timing="metrics/ner/{variant}_timing.json",
@@ -100,8 +100,13 @@ rule evaluate_ner:
 rule train_pair:
     input:
         raw="data/raw/lcqmc",
+        pretrained=lambda w: checkpoint_input(
+            (config["pair"].get("per_backbone") or {})
+            .get(w.backbone, {})
+            .get("pretrained", config["pair"].get("pretrained"))
+        ),
         script="workflow/scripts/train_pair.py",
-        code=PAIR_CODE,
+        code=code_deps("workflow/scripts/train_pair.py"),
     output:
         directory("models/lcqmc/{backbone}"),
     log:
@@ -126,7 +131,7 @@ rule evaluate_pair:
         raw="data/raw/lcqmc",
         model="models/lcqmc/{backbone}",
         script="workflow/scripts/evaluate_pair.py",
-        code="src/zhbench/pair.py",
+        code=code_deps("workflow/scripts/evaluate_pair.py"),
     output:
         metrics="metrics/lcqmc/{backbone}.json",
         timing="metrics/lcqmc/{backbone}_timing.json",
