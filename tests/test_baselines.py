@@ -79,13 +79,15 @@ def workspace(tmp_path_factory) -> Path:
 
 def train(root: Path, model: str, out: Path) -> int:
     return train_baseline.main(["--params", str(root / "params.yaml"), "--model", model,
-                                "--data", str(root / "data"), "--out", str(out)])
+                                "--data", str(root / "data"), "--out", str(out),
+                                "--timing", str(out.parent / f"{out.name}_train_timing.json")])
 
 
 def evaluate(root: Path, model: str, model_dir: Path, out: Path) -> int:
     return evaluate_baseline.main([
         "--params", str(root / "params.yaml"), "--model", model, "--data", str(root / "data"),
         "--model-dir", str(model_dir), "--metrics", str(out / f"{model}.json"),
+        "--train-timing", str(model_dir.parent / f"{model_dir.name}_train_timing.json"),
         "--timing", str(out / f"{model}_timing.json"), "--confusion", str(out / f"{model}_confusion.csv"),
         "--figure", str(out / f"confusion_{model}.png"),
     ])
@@ -150,7 +152,8 @@ def test_bad_training_row_leaves_no_model_dir(workspace, tmp_path, capsys):
     (data / "labels.txt").write_text("\n".join(LABELS) + "\n", encoding="utf-8")
     (data / "word" / "train.tsv").write_text("股票 基金\t0\n足球 比赛\n", encoding="utf-8")
     code = train_baseline.main(["--params", str(workspace / "params.yaml"), "--model", "random_forest",
-                                "--data", str(data), "--out", str(tmp_path / "models" / "random_forest")])
+                                "--data", str(data), "--out", str(tmp_path / "models" / "random_forest"),
+                                "--timing", str(tmp_path / "rf_train_timing.json")])
     assert code == 1
     assert "train.tsv:2" in capsys.readouterr().err
     assert list((tmp_path / "models").iterdir()) == []  # not even a temporary dir is left

@@ -96,13 +96,15 @@ def stage_model_dir(workspace, tmp_path_factory) -> Path:
 
 def train(root: Path, out: Path, params: Path | None = None) -> int:
     return train_baseline.main(["--params", str(params or root / "params.yaml"), "--model", "linear_ngram",
-                                "--data", str(root / "data"), "--out", str(out)])
+                                "--data", str(root / "data"), "--out", str(out),
+                                "--timing", str(out.parent / f"{out.name}_train_timing.json")])
 
 
 def evaluate(root: Path, model_dir: Path, out: Path) -> int:
     return evaluate_baseline.main([
         "--params", str(root / "params.yaml"), "--model", "linear_ngram", "--data", str(root / "data"),
         "--model-dir", str(model_dir), "--metrics", str(out / "linear_ngram.json"),
+        "--train-timing", str(model_dir.parent / f"{model_dir.name}_train_timing.json"),
         "--timing", str(out / "linear_ngram_timing.json"), "--confusion", str(out / "linear_ngram_confusion.csv"),
         "--figure", str(out / "confusion_linear_ngram.png"),
     ])

@@ -221,10 +221,11 @@ def test_ner_stages_end_to_end(tmp_path):
     model, metrics = tmp_path / "models/ner/cluener", tmp_path / "metrics/ner/cluener.json"
     timing, preds = tmp_path / "metrics/ner/cluener_timing.json", tmp_path / "reports/ner/cluener.dev.jsonl"
     assert load_script("train_ner").main(["--params", str(params), "--variant", "cluener", "--train", str(data),
-                                          "--out", str(model), "--no-progress"]) == 0
+                                          "--out", str(model), "--timing", str(tmp_path / "train_timing.json"),
+                                          "--no-progress"]) == 0
     evaluate = load_script("evaluate_ner").main
     argv = ["--params", str(params), "--variant", "cluener", "--model", str(model), "--eval", str(data),
-            "--metrics", str(metrics), "--timing", str(timing), "--predictions", str(preds), "--no-progress"]
+            "--metrics", str(metrics), "--train-timing", str(tmp_path / "train_timing.json"), "--timing", str(timing), "--predictions", str(preds), "--no-progress"]
     assert evaluate(argv) == 0
     first = metrics.read_bytes()
     m = json.loads(first)

@@ -79,9 +79,10 @@ def test_pair_stages_train_and_metrics(tmp_path):
         "batch_size": 16, "epochs": 4, "lr": 3e-3, "warmup_ratio": 0.0}}), encoding="utf-8")
     model, metrics, timing = tmp_path / "models/lcqmc/bert", tmp_path / "m/bert.json", tmp_path / "m/bert_timing.json"
     assert load_script("train_pair").main(["--params", str(params), "--backbone", "bert", "--train", str(train),
-                                           "--out", str(model), "--no-progress"]) == 0
+                                           "--out", str(model), "--timing", str(tmp_path / "train_timing.json"),
+                                           "--no-progress"]) == 0
     argv = ["--params", str(params), "--model", str(model), "--eval", str(test), "--metrics", str(metrics),
-            "--timing", str(timing), "--no-progress"]
+            "--train-timing", str(tmp_path / "train_timing.json"), "--timing", str(timing), "--no-progress"]
     assert load_script("evaluate_pair").main(argv) == 0
     m = json.loads(metrics.read_text())
     assert {"global_step", "eval_accuracy", "eval_loss", "train_loss", "samples", "eval_f1"} <= set(m)
@@ -93,4 +94,5 @@ def test_pair_stages_train_and_metrics(tmp_path):
     assert {"train_step_time", "train_epoch_time", "valid_step_time", "valid_epoch_time", "device"} <= set(t)
     # a backbone not listed in params is refused with a one-line error
     assert load_script("train_pair").main(["--params", str(params), "--backbone", "xlnet", "--train", str(train),
-                                           "--out", str(tmp_path / "x"), "--no-progress"]) == 1
+                                           "--out", str(tmp_path / "x"), "--timing", str(tmp_path / "t.json"),
+                                           "--no-progress"]) == 1

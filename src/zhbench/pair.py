@@ -10,7 +10,6 @@ the 8,802 dev pairs (the 238,766-pair train split is not obtainable) and scores 
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -34,7 +33,6 @@ log = logging.getLogger(__name__)
 CLASSIFIER_DIR = "classifier"   # backbones.save_classifier layout
 TOKENIZER_FILE = "tokenizer.json"
 SUMMARY_FILE = "train.json"     # training summary (deterministic)
-TIMING_FILE = "train_timing.json"
 
 
 @dataclass
@@ -242,9 +240,9 @@ def evaluate(model, pairs: Sequence[Pair], encoder, max_len: int, batch_size: in
 
 # --- saving -----------------------------------------------------------------------------------------
 
-def save_pair_model(model, out_dir, encoder, cfg: PairConfig, summary: dict, timing: dict) -> None:
-    """out_dir (atomic): classifier/ (backbones.save_classifier), the encoder's tokenizer files,
-    train.json, train_timing.json."""
+def save_pair_model(model, out_dir, encoder, cfg: PairConfig, summary: dict) -> None:
+    """out_dir (atomic): classifier/ (backbones.save_classifier), the encoder's tokenizer files and
+    train.json (the deterministic training summary; measured times live outside the model dir)."""
     from zhbench.models.backbones import save_classifier
 
     with atomic_dir(out_dir) as tmp:
@@ -252,11 +250,10 @@ def save_pair_model(model, out_dir, encoder, cfg: PairConfig, summary: dict, tim
         save_classifier(model, tmp / CLASSIFIER_DIR, extra={"max_len": cfg.max_len, "config": asdict(cfg),
                                                            "encoder": record})
         write_json(tmp / SUMMARY_FILE, summary)
-        (tmp / TIMING_FILE).write_text(json.dumps(timing, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def load_pair_model(model_dir) -> tuple[Any, Any, PairConfig, dict, dict]:
-    """(model, encoder, config, training summary, training timing) of a dir written by save_pair_model."""
+def load_pair_model(model_dir) -> tuple[Any, Any, PairConfig, dict]:
+    """(model, encoder, config, training summary) of a dir written by save_pair_model."""
     from zhbench.models.backbones import load_classifier
 
     model_dir = Path(model_dir)
@@ -268,5 +265,4 @@ def load_pair_model(model_dir) -> tuple[Any, Any, PairConfig, dict, dict]:
         encoder = CheckpointPairEncoder(load_checkpoint_tokenizer(record["family"], model_dir), record["family"])
     else:
         encoder = VocabPairEncoder(Tokenizer.from_file(str(model_dir / TOKENIZER_FILE)))
-    return (model, encoder, PairConfig.from_dict(extra["config"]), read_json(model_dir / SUMMARY_FILE),
-            read_json(model_dir / TIMING_FILE))
+    return model, encoder, PairConfig.from_dict(extra["config"]), read_json(model_dir / SUMMARY_FILE)

@@ -16,6 +16,7 @@ rule train_baseline:
         code=code_deps("workflow/scripts/train_baseline.py"),
     output:
         model=directory(f"models/{TASK}/{{model}}"),
+        timing=f"metrics/{TASK}/{{model}}_train_timing.json",
     log:
         "logs/train_baseline/{model}.log",
     wildcard_constraints:
@@ -31,13 +32,14 @@ rule train_baseline:
         tracked=tracked("seed", "baselines.{model}"),
     shell:
         "workflow/python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
-        " --out {output.model} --log-file {log}"
+        " --out {output.model} --timing {output.timing} --log-file {log}"
 
 
 rule evaluate_baseline:
     input:
         data=f"data/processed/{TASK}",
         model=f"models/{TASK}/{{model}}",
+        train_timing=f"metrics/{TASK}/{{model}}_train_timing.json",
         script="workflow/scripts/evaluate_baseline.py",
         code=code_deps("workflow/scripts/evaluate_baseline.py"),
     output:
@@ -60,5 +62,6 @@ rule evaluate_baseline:
         tracked=tracked("profile", "data.variant"),
     shell:
         "workflow/python {input.script} --params params.yaml --model {wildcards.model} --data {input.data}"
-        " --model-dir {input.model} --metrics {output.metrics} --timing {output.timing}"
+        " --model-dir {input.model} --metrics {output.metrics} --train-timing {input.train_timing}"
+        " --timing {output.timing}"
         " --confusion {output.confusion} --figure {output.figure} --log-file {log}"

@@ -49,7 +49,8 @@ rule train_ner:
         script="workflow/scripts/train_ner.py",
         code=code_deps("workflow/scripts/train_ner.py"),
     output:
-        directory("models/ner/{variant}"),
+        model=directory("models/ner/{variant}"),
+        timing="metrics/ner/{variant}_train_timing.json",
     log:
         "logs/train_ner/{variant}.log",
     wildcard_constraints:
@@ -65,13 +66,14 @@ rule train_ner:
         tracked=tracked("seed", "ner"),
     shell:
         "workflow/python {input.script} --params params.yaml --variant {wildcards.variant} --train {params.train}"
-        " --out {output} --log-file {log}"
+        " --out {output.model} --timing {output.timing} --log-file {log}"
 
 
 rule evaluate_ner:
     input:
         raw=lambda w: f"data/raw/{NER_DATA[w.variant][0]}",
         model="models/ner/{variant}",
+        train_timing="metrics/ner/{variant}_train_timing.json",
         script="workflow/scripts/evaluate_ner.py",
         code=code_deps("workflow/scripts/evaluate_ner.py"),
     output:
@@ -93,7 +95,8 @@ rule evaluate_ner:
         tracked=tracked("ner.max_eval_sentences", "ner.per_variant"),
     shell:
         "workflow/python {input.script} --params params.yaml --variant {wildcards.variant} --model {input.model}"
-        " --eval {params.eval} --metrics {output.metrics} --timing {output.timing}"
+        " --eval {params.eval} --metrics {output.metrics} --train-timing {input.train_timing}"
+        " --timing {output.timing}"
         " --predictions {output.predictions} --log-file {log}"
 
 
@@ -108,7 +111,8 @@ rule train_pair:
         script="workflow/scripts/train_pair.py",
         code=code_deps("workflow/scripts/train_pair.py"),
     output:
-        directory("models/lcqmc/{backbone}"),
+        model=directory("models/lcqmc/{backbone}"),
+        timing="metrics/lcqmc/{backbone}_train_timing.json",
     log:
         "logs/train_pair/{backbone}.log",
     wildcard_constraints:
@@ -123,13 +127,14 @@ rule train_pair:
         tracked=tracked("seed", "pair"),
     shell:
         "workflow/python {input.script} --params params.yaml --backbone {wildcards.backbone}"
-        " --train {input.raw}/dev.txt --out {output} --log-file {log}"
+        " --train {input.raw}/dev.txt --out {output.model} --timing {output.timing} --log-file {log}"
 
 
 rule evaluate_pair:
     input:
         raw="data/raw/lcqmc",
         model="models/lcqmc/{backbone}",
+        train_timing="metrics/lcqmc/{backbone}_train_timing.json",
         script="workflow/scripts/evaluate_pair.py",
         code=code_deps("workflow/scripts/evaluate_pair.py"),
     output:
@@ -149,4 +154,4 @@ rule evaluate_pair:
         tracked=tracked("pair.max_eval_pairs"),
     shell:
         "workflow/python {input.script} --params params.yaml --model {input.model} --eval {input.raw}/test.txt"
-        " --metrics {output.metrics} --timing {output.timing} --log-file {log}"
+        " --metrics {output.metrics} --train-timing {input.train_timing} --timing {output.timing} --log-file {log}"

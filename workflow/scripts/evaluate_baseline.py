@@ -27,6 +27,7 @@ def build_parser():
     p.add_argument("--data", required=True, help="processed dataset dir with labels.txt and <granularity>/ splits")
     p.add_argument("--model-dir", required=True, help="model dir written by train_baseline")
     p.add_argument("--metrics", required=True, help="metrics JSON to write: dev and test reports, model, args")
+    p.add_argument("--train-timing", required=True, help="train_baseline's timing JSON (merged into --timing)")
     p.add_argument("--timing", required=True, help="timing JSON to write: train seconds, predict ms per sample")
     p.add_argument("--confusion", required=True, help="test confusion CSV to write (actual,predicted per sample)")
     p.add_argument("--figure", required=True, help="test confusion-matrix heat map PNG to write")
@@ -80,7 +81,7 @@ def run(args, params):
     if "search" in description:
         extra["search"] = description["search"]
     write_evaluation(args.metrics, args.confusion, args.figure, reports, extra)
-    write_timing(args.timing, {**read_json(model_dir / "train_timing.json"), "predict_ms_per_sample": predict_ms})
+    write_timing(args.timing, {**read_json(args.train_timing), "predict_ms_per_sample": predict_ms})
     stage.log.info("wrote %s", args.metrics)
 
 

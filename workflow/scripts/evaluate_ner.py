@@ -27,6 +27,7 @@ def build_parser():
     p.add_argument("--eval", required=True,
                    help="labelled evaluation file: data/raw/cluener/dev.json or data/raw/pd1998/example.test")
     p.add_argument("--metrics", required=True, help="quality metrics JSON to write, e.g. metrics/ner/cluener.json")
+    p.add_argument("--train-timing", required=True, help="train_ner's timing JSON (merged into --timing)")
     p.add_argument("--timing", required=True, help="timing JSON to write, e.g. metrics/ner/cluener_timing.json")
     p.add_argument("--predictions", required=True,
                    help="predictions to write (JSON lines, CLUENER format {id, text, label: {type: {entity: [[s, e]]}}})")
@@ -65,7 +66,7 @@ def run(args, params):
         **scores,
     }
     write_json(args.metrics, metrics)
-    train_timing = read_json(Path(args.model) / "train_timing.json")
+    train_timing = read_json(args.train_timing)
     write_json(args.timing, {**train_timing, **valid_timing, "variant": variant.name})
     write_cluener_predictions(args.predictions, sentences, predicted)
     stage.log.info("%s %s-split: P %.4f R %.4f F1 %.4f (macro F1 %.4f), loss %.4f", variant.name, variant.eval_split,

@@ -11,7 +11,7 @@ import sys
 from zhbench import params as P
 from zhbench import stage
 from zhbench.data.lcqmc import read_pairs
-from zhbench.io import write_json
+from zhbench.io import read_json, write_json
 from zhbench.pair import evaluate, load_pair_model
 from zhbench.runtime import seed_everything, set_threads
 
@@ -21,13 +21,15 @@ def build_parser():
     p.add_argument("--model", required=True, help="model dir written by train_pair, e.g. models/lcqmc/albert")
     p.add_argument("--eval", required=True, help="labelled evaluation pairs, e.g. data/raw/lcqmc/test.txt")
     p.add_argument("--metrics", required=True, help="quality metrics JSON to write, e.g. metrics/lcqmc/albert.json")
+    p.add_argument("--train-timing", required=True, help="train_pair's timing JSON (merged into --timing)")
     p.add_argument("--timing", required=True, help="timing JSON to write, e.g. metrics/lcqmc/albert_timing.json")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
 
 def run(args, params):
-    model, encoder, cfg, summary, train_timing = load_pair_model(args.model)
+    model, encoder, cfg, summary = load_pair_model(args.model)
+    train_timing = read_json(args.train_timing)
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
     pairs = read_pairs(args.eval)

@@ -2,7 +2,7 @@
 
 cluener trains on train.json; pd1998-devtest trains on example.dev (the corpus's train split is not
 obtainable). Writes the model dir atomically: backbone + crf_head.safetensors, zhbench.json (tags,
-config, training summary), tokenizer.json (the char vocabulary) and train_timing.json.
+config, training summary) and the tokenizer; the measured times go to --timing, outside the model dir.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from dataclasses import asdict
 from zhbench import params as P
 from zhbench import stage
 from zhbench.data.ner import tag_set
+from zhbench.io import write_text
 from zhbench.models.crf_tagger import save_tagger
 from zhbench.ner import (build_tagger, get_variant, make_windows, read_sentences, training_char_encoder,
                          resolve_config, train_tagger)
@@ -25,6 +26,7 @@ def build_parser():
     p.add_argument("--train", required=True,
                    help="training file: data/raw/cluener/train.json or data/raw/pd1998/example.dev")
     p.add_argument("--out", required=True, help="model dir to write, e.g. models/ner/cluener (replaced atomically)")
+    p.add_argument("--timing", required=True, help="JSON of measured training times to write")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar (logs still report each epoch)")
     return p
 
@@ -56,7 +58,8 @@ def run(args, params):
     timing = json.dumps(result.timing, indent=2, sort_keys=True) + "\n"
     save_tagger(model.cpu(), args.out,
                 extra={"tags": tags, "max_len": cfg.max_len, "config": asdict(cfg), "train": summary},
-                files={"train_timing.json": timing.encode("utf-8")}, encoder=encoder)
+                encoder=encoder)
+    write_text(args.timing, timing)
     stage.log.info("trained %d steps (%.2f epochs), final-epoch train loss %.4f, %.3f s/step -> %s",
                    result.steps, result.epochs_run, result.train_loss, result.timing["train_step_time"], args.out)
 
