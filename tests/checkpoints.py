@@ -74,3 +74,27 @@ def build_tiny_checkpoint(family: str, directory: str | Path, texts: Sequence[st
     torch.manual_seed(0)
     FAMILIES[family].model_class(config).save_pretrained(directory)
     return directory
+
+
+def mirror_texts(mirror: str | Path) -> list[str]:
+    """Texts whose characters a tiny checkpoint's vocabulary covers: the mirrored THUCNews titles,
+    CLUENER texts, LCQMC and People's Daily sentences (what the smoke profiles read)."""
+    import json
+
+    mirror = Path(mirror)
+    thuc = mirror / "thucnews_10class_titles"
+    texts = [line.split("\t")[0] for f in (thuc / "partial" / "train.prefix_33590_lines.txt", thuc / "dev.txt",
+                                            thuc / "test.txt")
+             for line in f.read_text(encoding="utf-8").splitlines()]
+    texts += [json.loads(line)["text"] for line in (mirror / "cluener2020" / "train.json").read_text(encoding="utf-8").splitlines()
+              if line.strip()]
+    for f in ("dev.txt", "test.txt"):
+        texts += [s for line in (mirror / "lcqmc" / f).read_text(encoding="utf-8").splitlines() for s in line.split("\t")[:2]]
+    for f in sorted((mirror / "peoples_daily_ner").rglob("example.*")):
+        texts.append("".join(line.split(" ")[0] for line in f.read_text(encoding="utf-8").splitlines() if line.strip()))
+    return texts
+
+
+def build_all(directory: str | Path, texts: Sequence[str]) -> dict[str, Path]:
+    """Tiny checkpoints of every family under directory/<family>."""
+    return {family: build_tiny_checkpoint(family, Path(directory) / family, texts) for family in FAMILIES}

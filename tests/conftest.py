@@ -13,10 +13,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py, also for tests/slurm/
 
-from helpers import ReadmeRun, make_fresh_clone, readme_blocks  # noqa: E402
+from helpers import ReadmeRun, make_fresh_clone, make_pretrained_smoke_project, readme_blocks  # noqa: E402
 
-RUN_TIMEOUT = 2400  # seconds either README run may take (both share the machine with the unit tests)
-PIPELINE_FIXTURES = {"smoke_local", "smoke_dvc"}
+RUN_TIMEOUT = 2400  # seconds a pipeline run may take (they share the machine with the unit tests)
+PIPELINE_FIXTURES = {"smoke_local", "smoke_dvc", "pretrained_smoke"}
 
 
 def slurm_capable() -> str | None:
@@ -29,7 +29,7 @@ def slurm_capable() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
-    config.zhbench_pipeline_runs = any(PIPELINE_FIXTURES & set(item.fixturenames) for item in items)
+    config.zhbench_pipeline_runs = {f for item in items for f in PIPELINE_FIXTURES & set(item.fixturenames)}
     # The tests that wait for the pipeline runs go last, so the unit tests run while the pipelines do.
     items.sort(key=lambda item: bool(PIPELINE_FIXTURES & set(item.fixturenames)))
     reason = slurm_capable()
@@ -46,12 +46,16 @@ def readme_runs(request, tmp_path_factory):
     """The README's pipeline blocks, started in the background as soon as the session starts (when a
     selected test needs them); each fixture below waits for its own."""
     runs: dict[str, ReadmeRun] = {}
-    if getattr(request.config, "zhbench_pipeline_runs", False):
-        root = tmp_path_factory.mktemp("readme")
+    needed = getattr(request.config, "zhbench_pipeline_runs", set())
+    root = tmp_path_factory.mktemp("runs")
+    if needed & {"smoke_local", "smoke_dvc"}:
         blocks = readme_blocks()
         for kind, name in (("snakemake-run", "snakemake"), ("dvc-run", "dvc")):
             project = make_fresh_clone(root / name)
             runs[name] = ReadmeRun(project, [b for b in blocks if b.kind == kind], name)
+    if "pretrained_smoke" in needed:
+        project = make_pretrained_smoke_project(root / "pretrained-smoke")
+        runs["pretrained"] = ReadmeRun.command(project, ".venv/bin/snakemake --cores 2 all", "pretrained-smoke")
     yield runs
     for r in runs.values():
         if r.proc.poll() is None:
@@ -68,3 +72,10 @@ def smoke_local(readme_runs) -> Path:
 def smoke_dvc(readme_runs) -> Path:
     """The smoke profile run from nothing by the README's `dvc repro` block."""
     return readme_runs["dvc"].wait(RUN_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def pretrained_smoke(readme_runs) -> Path:
+    """The pretrained-smoke profile run from nothing by Snakemake: every backbone, NER and LCQMC
+    fine-tuned from tiny hub-layout checkpoints of all ten families (tests/checkpoints.py)."""
+    return readme_runs["pretrained"].wait(RUN_TIMEOUT)

@@ -119,7 +119,7 @@ def new_shell_env(home: Path) -> dict[str, str]:
             "LANG": "C.UTF-8", "TERM": "dumb", "USER": os.environ.get("USER", "root")}
 
 
-def make_fresh_clone(dest: Path, profile: str = "smoke") -> Path:
+def make_fresh_clone(dest: Path, profile: str | None = "smoke") -> Path:
     """A scratch project as a user has it after `git clone` and `make setup`: the profile applied,
     the mirror set in config/mirror.yaml (the committed default points beside the real checkout),
     and .venv the one this test session runs in (so make does not install it again)."""
@@ -134,8 +134,26 @@ def make_fresh_clone(dest: Path, profile: str = "smoke") -> Path:
     return dest
 
 
+def make_pretrained_smoke_project(dest: Path) -> Path:
+    """A fresh clone with tiny checkpoints of all ten families in checkpoints/tiny/ and the
+    pretrained-smoke profile applied (after they exist, so dvc.yaml lists them as dependencies)."""
+    from checkpoints import build_all, mirror_texts
+
+    make_fresh_clone(dest, profile=None)
+    texts = mirror_texts(MIRROR)
+    build_all(dest / "checkpoints" / "tiny", texts[:20000] + texts[-3000:])
+    run([sys.executable, "-m", "zhbench.cli", "profile", "apply", "pretrained-smoke"], cwd=dest)
+    run(["git", "-c", "user.name=zhbench-test", "-c", "user.email=test@localhost", "commit", "-q", "-am",
+         "pretrained-smoke profile"], cwd=dest)
+    return dest
+
+
 class ReadmeRun:
     """README blocks of one kind, run by bash in `project` in the background, logged to a file."""
+
+    @classmethod
+    def command(cls, project: Path, command: str, name: str) -> "ReadmeRun":
+        return cls(project, [ReadmeBlock(0, "command", command)], name)
 
     def __init__(self, project: Path, blocks: list[ReadmeBlock], name: str):
         self.project, self.name = project, name

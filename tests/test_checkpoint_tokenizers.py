@@ -206,8 +206,8 @@ def test_the_model_runs_on_the_encodings(family, tokenizers, backbones):
     tok, backbone = tokenizers[family], backbones[family]
     classifier = SequenceClassifier(backbone, family, num_labels=3).eval()
     with torch.no_grad():
-        single = classifier(**encode_texts(tok, TITLES, MAX_LEN, dynamic_padding=True))
-        pairs = classifier(**encode_pairs(tok, *zip(*PAIRS), MAX_LEN))
+        single = classifier(**encode_texts(tok, TITLES, MAX_LEN, dynamic_padding=True)).logits
+        pairs = classifier(**encode_pairs(tok, *zip(*PAIRS), MAX_LEN)).logits
         ner = encode_characters(tok, [list(s) for s in TITLES], MAX_LEN)
         char_mask = ner.pop("char_mask")
         states = backbone(**ner).last_hidden_state

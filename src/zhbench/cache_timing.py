@@ -38,7 +38,7 @@ def _subset_tsv(src: Path, dest: Path, n: int) -> Path:
     return dest
 
 
-def run_twice(build_model, tokenizer_file: Path, train_tsv: Path, eval_tsv: Path, labels: list[str],
+def run_twice(build_model, encoder, train_tsv: Path, eval_tsv: Path, labels: list[str],
               cfg: CacheTimingConfig, granularity: str, seed: int) -> tuple[dict, dict]:
     """(quality, timing) of the first (features built) and the cached run; quality of both must match."""
     quality, timing = {}, {}
@@ -50,13 +50,13 @@ def run_twice(build_model, tokenizer_file: Path, train_tsv: Path, eval_tsv: Path
         settings = FitSettings(batch_size=cfg.batch_size, lr=cfg.lr, epochs=cfg.epochs, seed=seed, threads=cfg.threads)
         for phase in ("first", "cached"):
             start = time.perf_counter()
-            train_f, train_info = load_features(train_file, tokenizer_file, cfg.max_len, granularity, len(labels), cache)
+            train_f, train_info = load_features(train_file, encoder, cfg.max_len, granularity, len(labels), cache)
             torch.manual_seed(seed)
             model = build_model()
             result = fit(model, train_f, settings, progress=False)
             train_seconds = time.perf_counter() - start
             start = time.perf_counter()
-            eval_f, eval_info = load_features(eval_file, tokenizer_file, cfg.max_len, granularity, len(labels), cache)
+            eval_f, eval_info = load_features(eval_file, encoder, cfg.max_len, granularity, len(labels), cache)
             logits, loss = predict(model, eval_f, batch_size=cfg.batch_size)
             eval_seconds = time.perf_counter() - start
             report = classification_report(eval_f.labels.tolist(), logits.argmax(-1).tolist(), labels, loss)

@@ -44,12 +44,18 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return out
 
 
-def profile_overlay(name: str, profiles_dir: str | os.PathLike = PROFILES_DIR) -> dict:
+def profile_overlay(name: str, profiles_dir: str | os.PathLike = PROFILES_DIR, _seen: tuple[str, ...] = ()) -> dict:
+    """config/<name>.yaml; one that says `extends: <other>` is merged over that profile first."""
     path = Path(profiles_dir) / f"{name}.yaml"
     if not path.is_file():
         known = sorted(p.stem for p in Path(profiles_dir).glob("*.yaml"))
         raise FileNotFoundError(f"no profile {name!r} ({path} missing); known profiles: {', '.join(known)}")
+    if name in _seen:
+        raise ValueError(f"profile {name!r} extends itself through {' -> '.join(_seen)}")
     overlay = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    parent = overlay.pop("extends", None)
+    if parent is not None:
+        overlay = deep_merge(profile_overlay(parent, profiles_dir, (*_seen, name)), overlay)
     return overlay | {"profile": name}
 
 

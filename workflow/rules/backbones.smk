@@ -117,6 +117,9 @@ rule cache_timing:
     input:
         data=f"data/processed/{TASK}",
         vocab=f"models/{TASK}/vocab/char",
+        pretrained=lambda w: checkpoint_input(
+            backbone_option(config["backbones"], w.backbone, "char", "pretrained")
+        ),
         script="workflow/scripts/cache_timing.py",
         code=code_deps("workflow/scripts/cache_timing.py"),
     output:
@@ -134,7 +137,13 @@ rule cache_timing:
         mem_mb=2000,
         runtime=30,
     params:
-        tracked=tracked("seed", "data.variant", "cache_timing"),
+        tracked=tracked(
+            "seed",
+            "data.variant",
+            "cache_timing",
+            "backbones.size",
+            "backbones.{backbone}",
+        ),
     shell:
         "workflow/python {input.script} --params params.yaml --backbone {wildcards.backbone} --data {input.data}"
         " --vocab {input.vocab} --metrics {output.metrics} --timing {output.timing} --log-file {log}"

@@ -25,8 +25,7 @@ def build_parser():
 
 
 def run(args, params):
-    from tokenizers import Tokenizer
-
+    from zhbench.encoders import training_encoder
     from zhbench.models.backbones import SequenceClassifier, build_backbone
 
     section = dict(P.section(params, "cache_timing"))
@@ -36,17 +35,23 @@ def run(args, params):
     seed = int(P.section(params, "seed"))
     seed_everything(seed)
     set_threads(cfg.threads)
-    data, tokenizer_file = Path(args.data), Path(args.vocab) / "tokenizer.json"
+    data = Path(args.data)
     labels = read_labels(data / "labels.txt")
-    if not tokenizer_file.is_file():
-        raise FileNotFoundError(f"{tokenizer_file}: no vocabulary; run the build_vocab stage first")
-    vocab_size = Tokenizer.from_file(str(tokenizer_file)).get_vocab_size()
+    # The backbone as the char backbone stages build it: its size and, where set, its pretrained
+    # checkpoint with that checkpoint's tokenizer (the write-up timed pretrained BERT and RoBERTa).
+    backbones = P.section(params, "backbones")
+    size = P.backbone_option(backbones, args.backbone, "char", "size", "mini")
+    pretrained = P.backbone_option(backbones, args.backbone, "char", "pretrained")
+    if not pretrained and not (Path(args.vocab) / "tokenizer.json").is_file():
+        raise FileNotFoundError(f"{Path(args.vocab) / 'tokenizer.json'}: no vocabulary; run the build_vocab stage first")
+    encoder = training_encoder(args.backbone, "char", pretrained, args.vocab)
 
     def build_model():
-        backbone = build_backbone(args.backbone, size="mini", vocab_size=vocab_size, max_positions=cfg.max_len)
+        backbone = build_backbone(args.backbone, size=size, vocab_size=encoder.vocab_size, max_positions=cfg.max_len,
+                                  pretrained=pretrained)
         return SequenceClassifier(backbone, args.backbone, len(labels))
 
-    quality, timing = run_twice(build_model, tokenizer_file, data / "char" / "train.tsv", data / "char" / "dev.tsv",
+    quality, timing = run_twice(build_model, encoder, encoder.input_file(data, "train"), encoder.input_file(data, "dev"),
                                 labels, cfg, "char", seed)
     write_json(args.metrics, {"backbone": args.backbone, "profile": params.get("profile", "default"),
                               "variant": P.section(params, "data.variant"), **quality})

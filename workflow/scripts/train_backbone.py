@@ -91,7 +91,9 @@ def train_and_save(args, params, rank: int):
     # Seed again right before building, so initial weights do not depend on what ran before.
     torch.manual_seed(seed)
     backbone = build_backbone(args.backbone, size=settings.size, vocab_size=encoder.vocab_size,
-                              max_positions=max(128, settings.max_len), pretrained=settings.pretrained,
+                              # from scratch, a table of 128 positions; a checkpoint brings its own
+                              max_positions=settings.max_len if settings.pretrained else max(128, settings.max_len),
+                              pretrained=settings.pretrained,
                               overrides=settings.overrides)
     if settings.pretrained:
         check_vocab_fits(backbone.config, encoder.tokenizer)  # one clear error, before any training

@@ -29,6 +29,7 @@ Sentence vector per family (what `SequenceClassifier.pooled` returns):
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,26 +38,10 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import (
-    AlbertConfig,
-    AlbertModel,
-    BertConfig,
-    BertModel,
-    ElectraConfig,
-    ElectraModel,
-    ErnieConfig,
-    ErnieModel,
-    PretrainedConfig,
-    PreTrainedModel,
-    T5Config,
-    T5EncoderModel,
-    XLNetConfig,
-    XLNetModel,
-)
+from transformers import PretrainedConfig, PreTrainedModel
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from zhbench.io import BadInputError, atomic_dir, read_json, write_json
-from zhbench.models.nezha import NezhaConfig, NezhaModel
 
 BACKBONES: tuple[str, ...] = (
     "bert", "albert", "t5", "xlnet", "electra", "roberta", "macbert", "ernie", "mengzi", "nezha",
@@ -85,22 +70,36 @@ SIZES: tuple[str, ...] = ("mini", "base")
 
 @dataclass(frozen=True)
 class Family:
-    model_class: type[PreTrainedModel]
-    config_class: type[PretrainedConfig]
+    """One backbone family: its transformers classes, by name, and the token its head reads.
+
+    The classes are imported on first use: importing one transformers model module costs about a
+    second, and a stage needs one family, not ten."""
+
+    model_name: str
+    config_name: str
     pooling: Literal["pooler", "first", "last", "mean"]  # see the module docstring
+    module: str = "transformers"  # NeZha lives in zhbench.models.nezha (transformers 5 dropped it)
+
+    @property
+    def model_class(self) -> type[PreTrainedModel]:
+        return getattr(importlib.import_module(self.module), self.model_name)
+
+    @property
+    def config_class(self) -> type[PretrainedConfig]:
+        return getattr(importlib.import_module(self.module), self.config_name)
 
 
 FAMILIES: dict[str, Family] = {
-    "bert": Family(BertModel, BertConfig, "pooler"),
-    "roberta": Family(BertModel, BertConfig, "pooler"),
-    "macbert": Family(BertModel, BertConfig, "pooler"),
-    "mengzi": Family(BertModel, BertConfig, "pooler"),
-    "albert": Family(AlbertModel, AlbertConfig, "pooler"),
-    "ernie": Family(ErnieModel, ErnieConfig, "pooler"),
-    "nezha": Family(NezhaModel, NezhaConfig, "pooler"),
-    "electra": Family(ElectraModel, ElectraConfig, "first"),
-    "xlnet": Family(XLNetModel, XLNetConfig, "last"),
-    "t5": Family(T5EncoderModel, T5Config, "mean"),
+    "bert": Family("BertModel", "BertConfig", "pooler"),
+    "roberta": Family("BertModel", "BertConfig", "pooler"),
+    "macbert": Family("BertModel", "BertConfig", "pooler"),
+    "mengzi": Family("BertModel", "BertConfig", "pooler"),
+    "albert": Family("AlbertModel", "AlbertConfig", "pooler"),
+    "ernie": Family("ErnieModel", "ErnieConfig", "pooler"),
+    "nezha": Family("NezhaModel", "NezhaConfig", "pooler", "zhbench.models.nezha"),
+    "electra": Family("ElectraModel", "ElectraConfig", "first"),
+    "xlnet": Family("XLNetModel", "XLNetConfig", "last"),
+    "t5": Family("T5EncoderModel", "T5Config", "mean"),
 }
 
 

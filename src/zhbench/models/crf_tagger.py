@@ -41,8 +41,8 @@ class CrfTagger(nn.Module):
     def head_parameters(self) -> list[nn.Parameter]:
         return list(self.emission.parameters()) + list(self.crf.parameters())
 
-    def emissions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                  char_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def emissions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, char_mask: torch.Tensor,
+                  token_type_ids: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(emissions (batch, len - 1, num_tags), CRF mask, positions): the scores of each row's
         characters, left-aligned in character order, then of its other positions (masked off).
 
@@ -50,6 +50,8 @@ class CrfTagger(nn.Module):
         tokens last and padding on the left), so they are gathered, not assumed. Every framing has
         at least one special token, so len - 1 slots hold every character."""
         kwargs: dict[str, Any] = {}
+        if token_type_ids is not None and self.family != "t5":  # a checkpoint tokenizer's segment ids
+            kwargs["token_type_ids"] = token_type_ids
         if self.family == "ernie" and getattr(self.backbone.config, "use_task_id", False):
             kwargs["task_type_ids"] = torch.zeros_like(input_ids)
         out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **kwargs)
@@ -63,18 +65,19 @@ class CrfTagger(nn.Module):
         return self.emission(self.dropout(states)), mask, positions
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, char_mask: torch.Tensor,
-                tags: torch.Tensor) -> torch.Tensor:
+                tags: torch.Tensor, token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         """Negative log-likelihood of the gold tags, mean over the batch (what zhbench.fit trains).
 
         char_mask and tags are aligned with input_ids; only the positions char_mask marks are tagged."""
-        em, mask, positions = self.emissions(input_ids, attention_mask, char_mask)
+        em, mask, positions = self.emissions(input_ids, attention_mask, char_mask, token_type_ids)
         return -self.crf(em, tags.gather(1, positions), mask=mask, reduction="mean")
 
     @torch.no_grad()
     def decode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, char_mask: torch.Tensor,
-               tags: torch.Tensor | None = None) -> tuple[list[list[int]], torch.Tensor | None]:
+               tags: torch.Tensor | None = None, token_type_ids: torch.Tensor | None = None
+               ) -> tuple[list[list[int]], torch.Tensor | None]:
         """Viterbi tag ids per row (one per character), and the per-row NLL when gold tags are given."""
-        em, mask, positions = self.emissions(input_ids, attention_mask, char_mask)
+        em, mask, positions = self.emissions(input_ids, attention_mask, char_mask, token_type_ids)
         nll = None if tags is None else -self.crf(em, tags.gather(1, positions), mask=mask, reduction="none")
         return self.crf.decode(em, mask=mask), nll
 

@@ -16,17 +16,34 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+def _ancestors() -> set[int]:
+    """This process and its parents: a `timeout snakemake ...` or a shell wrapping this run is this
+    run, not another one."""
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return pids
+
+
 def engine_processes(engine: str, project: Path) -> list[int]:
     """Pids of other live processes running `engine` (e.g. snakemake) with `project` as working directory."""
     project = project.resolve()
+    ours = _ancestors()
     found = []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+        if not proc.name.isdigit() or int(proc.name) in ours:
             continue
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
             cwd = Path(os.readlink(proc / "cwd"))
-        except OSError:  # gone meanwhile, or not ours to read
+            zombie = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):  # gone meanwhile, or not ours to read
+            continue
+        if zombie:
             continue
         words = [Path(a.decode(errors="replace")).name for a in argv[:3]]
         if engine in words and cwd == project:
