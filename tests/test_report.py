@@ -355,7 +355,7 @@ def test_cached_and_device_tables(built):
     assert row(cached, "bert")[1:6] == ["2000", "24.25", "16.96", "26.92", "6.71"]
     device = section(built[0], "Device speed")
     assert row(device, "NER `cluener`")[3:] == ["300.0 ms", "1.2 s", "150.0 ms", "0.3 s"]
-    assert row(device, "THUCNews titles `char/bert`")[3:] == ["182.0 ms", "1m21s", "63.1 ms", "3.0 s"]
+    assert row(device, "thucnews10 titles `char/bert`")[3:] == ["182.0 ms", "1m21s", "63.1 ms", "3.0 s"]
     assert row(device, "People's Daily 2014")[2:] == ["510.7 ms", "2h01m50s", "223.0 ms", "13m18s"]
     for text in (cached, device):
         assert text.strip().startswith("<!-- timing -->") and text.strip().endswith("<!-- /timing -->")
@@ -498,3 +498,18 @@ def test_reproduce_check_compares_quality_and_tables_but_not_timings(fixture_roo
     # a metrics file only one run wrote
     (runs[0] / "metrics/extra.json").write_text("{}", encoding="utf-8")
     assert any(p.endswith("extra.json: written by only one of the two runs") for p in check.compare(*runs))
+
+
+def test_own_data_report_names_the_data_and_leaves_the_write_ups_out(fixture_root, tmp_path):
+    own = {**PARAMS, "data": {"variant": "thucnews10-33k", "path": str(tmp_path / "My Tickets"), "name": None}}
+    root = tmp_path / "copy"
+    import shutil
+
+    shutil.copytree(fixture_root, root)
+    (root / "metrics" / "my-tickets").symlink_to(root / "metrics" / "thucnews10")
+    md = build_md(root, own)
+    assert md.startswith("# zhbench report: my-tickets")
+    assert "your own data `my-tickets`" in md
+    baselines = section(md, "Baselines")
+    assert "write-up" not in baselines.lower() and "| `fasttext_char` | char |" in baselines
+    assert "THUCNews" not in md.split("## NER")[0]

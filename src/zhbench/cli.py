@@ -1,4 +1,5 @@
-"""`zhbench` command line: profiles, serving, checks. Stage entry points live in workflow/scripts/."""
+"""`zhbench` command line: profiles, the DAG export, serving, predictions, the trained models.
+Stage entry points live in workflow/scripts/."""
 from __future__ import annotations
 
 import argparse
@@ -68,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("--check", action="store_true", help="write nothing; exit 1 if the file is not current")
     export.set_defaults(func=_export_dvc)
 
+    from zhbench.predict_cli import add_subparsers
     from zhbench.serve import add_serve_subparser
 
     add_serve_subparser(sub)
+    add_subparsers(sub)
 
     args = parser.parse_args(argv)
     import jsonschema

@@ -25,6 +25,8 @@ class PreprocessConfig:
     on_bad_row: str = "error"
     remove_stopwords: bool = False
     max_rows: dict | None = None  # split -> cap (None = all rows)
+    own_data: dict | None = None  # params `data:` of the user's own directory (see read_raw); None: a registry variant
+    seed: int = 42                # the dev carve of own data without a dev file
 
 
 def load_stopwords(path: str | os.PathLike | None) -> frozenset[str]:
@@ -37,15 +39,10 @@ def preprocess(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Prep
                stopwords: frozenset[str] = frozenset()) -> dict:
     """Write labels.txt, text/<split>.tsv (raw titles) and <granularity>/<split>.{tsv,ft.txt} into
     out_dir atomically; return stats."""
-    raw_dir = Path(raw_dir)
-    labels = read_labels(raw_dir / "class.txt")
-    splits: dict[str, list[Example]] = {}
-    skipped: dict[str, list[str]] = {}
+    labels, full, skipped, provenance = read_raw(Path(raw_dir), cfg)
+    splits = {split: subsample(full[split], (cfg.max_rows or {}).get(split)) for split in SPLITS}
     for split in SPLITS:
-        result = read_examples(raw_dir / f"{split}.txt", len(labels), cfg.on_bad_row)
-        splits[split] = subsample(result.examples, (cfg.max_rows or {}).get(split))
-        skipped[split] = result.skipped
-        for s in result.skipped[:5]:
+        for s in skipped[split][:5]:
             log.warning("skipped %s", s)
     with atomic_dir(out_dir) as tmp:
         (tmp / "labels.txt").write_text("\n".join(labels) + "\n", encoding="utf-8")
@@ -64,7 +61,34 @@ def preprocess(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Prep
                         for ex in tqdm(examples, desc=f"{granularity}/{split}", leave=False, mininterval=1)]
                 token_lengths[granularity][split] = [len(t) for t, _ in rows]
                 _write_split(tmp / granularity, split, rows)
-    return dataset_stats(splits, labels, skipped, token_lengths)
+    return {**dataset_stats(splits, labels, skipped, token_lengths), **provenance}
+
+
+def read_raw(raw_dir: Path, cfg: PreprocessConfig) -> tuple[list[str], dict, dict, dict]:
+    """(label names, examples per split, skipped rows per split, provenance for the stats).
+
+    A registry variant's files are THUCNews-style (class.txt, `title<TAB>label id`); the user's own
+    directory is read with its own settings (formats, columns, label names or ids, a carved dev
+    split), and its files' sha256 and the dev carve go into the stats."""
+    if cfg.own_data is None:
+        labels = read_labels(raw_dir / "class.txt")
+        results = {split: read_examples(raw_dir / f"{split}.txt", len(labels), cfg.on_bad_row) for split in SPLITS}
+        return labels, {s: r.examples for s, r in results.items()}, {s: r.skipped for s, r in results.items()}, {}
+    from dataclasses import asdict
+
+    from zhbench.data.own import read_classification_dir
+
+    own = cfg.own_data
+    data = read_classification_dir(
+        raw_dir, name=own.get("name") or own.get("task"), text_columns=tuple(own.get("text_columns") or ("text",)),
+        label_column=own.get("label_column") or "label", label_order=own.get("label_order") or "sorted",
+        dev_fraction=float(own.get("dev_fraction", 0.1)), seed=cfg.seed, on_bad_row=cfg.on_bad_row)
+    provenance = {"task": data.task,
+                  "files": {split: {"file": Path(f.path).name, "sha256": f.sha256} for split, f in data.files.items()},
+                  "dev_carve": None if data.dev_carve is None else {
+                      **{k: v for k, v in asdict(data.dev_carve).items() if k != "train_lines"},
+                      "train_file": Path(data.dev_carve.train_file).name, "rows": len(data.dev_carve.train_lines)}}
+    return data.labels, data.splits, data.skipped, provenance
 
 
 def subsample(examples: list[Example], cap: int | None) -> list[Example]:

@@ -28,10 +28,10 @@ from typing import Any, Callable, Union
 
 import yaml
 
-from zhbench import plots
+from zhbench import layout, plots
 from zhbench.io import read_json
+from zhbench.layout import WRITEUP_DATASET
 
-TASK = "thucnews10"
 SMK = ".venv/bin/snakemake"
 DVC = ".venv/bin/dvc"
 FENCES = ("timing", "provenance")
@@ -90,6 +90,9 @@ class ReportInputs:
         return read_json(path) if path.is_file() else None
 
     def ref(self, *keys: str) -> Any:
+        """A write-up reference number; none for data that is not the write-ups' own."""
+        if keys and keys[0] == WRITEUP_DATASET and not layout.on_writeup_data(self.params):
+            return None
         node: Any = self.references
         for key in keys:
             if not isinstance(node, dict) or key not in node:
@@ -100,6 +103,10 @@ class ReportInputs:
     @property
     def profile(self) -> str:
         return str(self.params.get("profile", "default"))
+
+    @property
+    def task(self) -> str:
+        return layout.task(self.params)
 
     @property
     def variant(self) -> str:
@@ -176,8 +183,8 @@ def backbone_names(inp: ReportInputs) -> dict[str, list[str]]:
 
 def section_dataset(inp: ReportInputs) -> Section:
     sec = Section("dataset", "Dataset statistics")
-    stats = inp.metrics(TASK, "dataset_stats.json")
-    cmd = ([f"metrics/{TASK}/dataset_stats.json"], ["preprocess"])
+    stats = inp.metrics(inp.task, "dataset_stats.json")
+    cmd = ([f"metrics/{inp.task}/dataset_stats.json"], ["preprocess"])
     if stats is None:
         sec.blocks.append(not_run("dataset statistics", *cmd))
         return sec
@@ -202,9 +209,9 @@ def section_dataset(inp: ReportInputs) -> Section:
 def section_baselines(inp: ReportInputs) -> Section:
     sec = Section("baselines", "Baselines")
     models = inp.params["baselines"]["models"]
-    refs = inp.ref(TASK, "baselines") or {}
-    cmd = (targets(f"metrics/{TASK}/", models, ".json"), ["evaluate_baseline"])
-    found = {m: inp.metrics(TASK, f"{m}.json") for m in models}
+    refs = inp.ref(WRITEUP_DATASET, "baselines") or {}
+    cmd = (targets(f"metrics/{inp.task}/", models, ".json"), ["evaluate_baseline"])
+    found = {m: inp.metrics(inp.task, f"{m}.json") for m in models}
     if not any(found.values()):
         sec.blocks.append(not_run("baseline metrics", *cmd))
         return sec
@@ -222,7 +229,7 @@ def section_baselines(inp: ReportInputs) -> Section:
         Table("tbl-baselines", ["model", "granularity", "dev acc %", "test acc %", "test macro-F1 %",
                                 "write-up test acc %", "Δ vs write-up (pp)", "dataset variant"], rows,
               caption=f"Ours: {ours_line(first.get('profile', inp.profile), first.get('variant', inp.variant))}. "
-                      f"Write-up: {inp.ref(TASK, 'source')}. Our train split is smaller than the write-up's "
+                      f"Write-up: {inp.ref(WRITEUP_DATASET, 'source')}. Our train split is smaller than the write-up's "
                       "whenever the variant is not `thucnews10`."),
         regenerate(*cmd),
     ]
@@ -242,12 +249,12 @@ def section_baselines(inp: ReportInputs) -> Section:
 
 def _identical_to_bert(inp: ReportInputs, granularity: str, names: list[str]) -> list[str]:
     """Backbones whose dev and test reports equal bert's exactly (same granularity)."""
-    bert = inp.metrics(TASK, "backbones", granularity, "bert.json")
+    bert = inp.metrics(inp.task, "backbones", granularity, "bert.json")
     if bert is None:
         return []
     same = []
     for name in names:
-        m = inp.metrics(TASK, "backbones", granularity, f"{name}.json")
+        m = inp.metrics(inp.task, "backbones", granularity, f"{name}.json")
         if name != "bert" and m is not None and (m["dev"], m["test"]) == (bert["dev"], bert["test"]):
             same.append(name)
     return same
@@ -256,17 +263,17 @@ def _identical_to_bert(inp: ReportInputs, granularity: str, names: list[str]) ->
 def section_backbones(inp: ReportInputs) -> Section:
     sec = Section("backbones", "Backbones (char and word)")
     grans = backbone_names(inp)
-    refs = inp.ref(TASK, "backbones") or {}
-    cmd = ([t for g, names in grans.items() for t in targets(f"metrics/{TASK}/backbones/{g}/", names, ".json")],
+    refs = inp.ref(WRITEUP_DATASET, "backbones") or {}
+    cmd = ([t for g, names in grans.items() for t in targets(f"metrics/{inp.task}/backbones/{g}/", names, ".json")],
            ["evaluate_backbone"])
     size = inp.params.get("backbones", {}).get("size", "?")
-    if not any(inp.metrics(TASK, "backbones", g, f"{b}.json") for g, names in grans.items() for b in names):
+    if not any(inp.metrics(inp.task, "backbones", g, f"{b}.json") for g, names in grans.items() for b in names):
         sec.blocks.append(not_run("backbone metrics", *cmd))
         return sec
     for granularity, names in grans.items():
         rows = []
         for name in names:
-            m = inp.metrics(TASK, "backbones", granularity, f"{name}.json")
+            m = inp.metrics(inp.task, "backbones", granularity, f"{name}.json")
             ref = refs.get(name, {}) if granularity == "char" else {}
             if m is None:
                 rows.append([f"`{name}`", "not run", "—", "—", "—", "—", pct(ref.get("test_accuracy")),
@@ -276,7 +283,7 @@ def section_backbones(inp: ReportInputs) -> Section:
                          pct(m["test"]["accuracy"]), num(m["test"].get("loss"), ".4f"),
                          pct(ref.get("test_accuracy")), num(ref.get("test_loss"), ".2f"),
                          delta_pp(m["test"]["accuracy"], ref.get("test_accuracy"))])
-        ref_note = (f"Write-up: {inp.ref(TASK, 'source')}, pretrained base checkpoints fine-tuned on characters."
+        ref_note = (f"Write-up: {inp.ref(WRITEUP_DATASET, 'source')}, pretrained base checkpoints fine-tuned on characters."
                     if granularity == "char" else
                     "The write-up's word-level models (WoBERT, WoNEZHA) ran on documents, not titles: see the "
                     "granularity table below, not this one.")
@@ -299,19 +306,19 @@ def section_backbones(inp: ReportInputs) -> Section:
     sec.blocks.append(Heading("Confusion matrices (test)"))
     sec.blocks += [Figure(f"figures/confusion_{g}_{b}.png", f"confusion matrix of {g}/{b} (test)")
                    for g, names in grans.items() for b in names
-                   if inp.metrics(TASK, "backbones", g, f"{b}.json") is not None]
+                   if inp.metrics(inp.task, "backbones", g, f"{b}.json") is not None]
     return sec
 
 
 def section_granularity_table(inp: ReportInputs) -> Table:
     """Char vs word: ours per backbone beside the write-up's word-vocabulary analogue on both corpora."""
-    ref = inp.ref(TASK, "granularity") or {}
+    ref = inp.ref(WRITEUP_DATASET, "granularity") or {}
     models, analogue = ref.get("models", {}), ref.get("analogue", {})
     grans = backbone_names(inp)
     rows, shown = [], set()
     for name in [b for b in grans.get("word", []) if b in grans.get("char", [])]:
-        char = inp.metrics(TASK, "backbones", "char", f"{name}.json")
-        word = inp.metrics(TASK, "backbones", "word", f"{name}.json")
+        char = inp.metrics(inp.task, "backbones", "char", f"{name}.json")
+        word = inp.metrics(inp.task, "backbones", "word", f"{name}.json")
         c_acc = char["test"]["accuracy"] if char else None
         w_acc = word["test"]["accuracy"] if word else None
         other = analogue.get(name)
@@ -339,7 +346,7 @@ def _curve_figures(inp: ReportInputs) -> list:
     drawn = 0
     for granularity, names in backbone_names(inp).items():
         for name in names:
-            curves = inp.metrics_dir / TASK / "curves" / granularity / name
+            curves = inp.metrics_dir / inp.task / "curves" / granularity / name
             figure = f"figures/curves_{granularity}_{name}.png"
             if inp.figures_dir is not None:
                 plots.plot_training_curves(curves, f"{granularity}/{name}: training curves",
@@ -348,15 +355,15 @@ def _curve_figures(inp: ReportInputs) -> list:
                 blocks.append(Figure(figure, f"training curves of {granularity}/{name}"))
                 drawn += 1
     if not drawn:
-        blocks.append("No training curves under `metrics/thucnews10/curves/` yet (written by `train_backbone`).")
+        blocks.append(f"No training curves under `metrics/{inp.task}/curves/` yet (written by `train_backbone`).")
     return blocks
 
 
 def section_quantization(inp: ReportInputs) -> Section:
     sec = Section("quantization", "Quantization (dynamic int8)")
     backbones = inp.params.get("quantize", {}).get("backbones", [])
-    cmd = (targets(f"metrics/{TASK}/quantize/char/", backbones, ".json"), ["quantize"])
-    found = {b: inp.metrics(TASK, "quantize", "char", f"{b}.json") for b in backbones}
+    cmd = (targets(f"metrics/{inp.task}/quantize/char/", backbones, ".json"), ["quantize"])
+    found = {b: inp.metrics(inp.task, "quantize", "char", f"{b}.json") for b in backbones}
     if not any(found.values()):
         sec.blocks.append(not_run("quantization metrics", *cmd))
         return sec
@@ -364,7 +371,7 @@ def section_quantization(inp: ReportInputs) -> Section:
         if m is None:
             sec.blocks.append(not_run(f"quantization metrics for `{name}`", *cmd))
             continue
-        ref = inp.ref(TASK, "quantize", name) or {}
+        ref = inp.ref(WRITEUP_DATASET, "quantize", name) or {}
         trained, base = m["trained"], m.get("base", {})
         acc, agree = trained["test_accuracy"], trained.get("agreement_with_fp32", {})
         sizes, base_sizes = trained["size_bytes"], base.get("size_bytes", {})
@@ -386,10 +393,10 @@ def section_quantization(inp: ReportInputs) -> Section:
                           f"Ours: {ours_line(inp.profile, inp.variant)}, "
                           f"a `{trained.get('size', '?')}` backbone trained from scratch; the base-config column is "
                           "the write-up's architecture with random weights (real sizes, accuracy n/a). "
-                          f"Write-up: {inp.ref(TASK, 'quantize', 'source')} (torch int8 only; it has no ONNX Runtime "
+                          f"Write-up: {inp.ref(WRITEUP_DATASET, 'quantize', 'source')} (torch int8 only; it has no ONNX Runtime "
                           "row)."),
         ]
-        timing = inp.metrics(TASK, "quantize", "char", f"{name}_timing.json")
+        timing = inp.metrics(inp.task, "quantize", "char", f"{name}_timing.json")
         if timing:
             sec.blocks.append(Fenced("timing", [_quantize_latency_table(name, timing)]))
     sec.blocks.append(regenerate(*cmd))
@@ -440,12 +447,12 @@ def section_distillation(inp: ReportInputs) -> Section:
 
 
 def _textcnn_blocks(inp: ReportInputs) -> list:
-    cmd = ([f"metrics/{TASK}/students/char/textcnn.json"], ["distill_tsv", "train_student"])
-    m = inp.metrics(TASK, "students", "char", "textcnn.json")
-    tsv = inp.metrics(TASK, "distill", "char_tsv.json")
+    cmd = ([f"metrics/{inp.task}/students/char/textcnn.json"], ["distill_tsv", "train_student"])
+    m = inp.metrics(inp.task, "students", "char", "textcnn.json")
+    tsv = inp.metrics(inp.task, "distill", "char_tsv.json")
     if m is None and tsv is None:
         return [not_run("distillation metrics", *cmd)]
-    ref = inp.ref(TASK, "distill") or {}
+    ref = inp.ref(WRITEUP_DATASET, "distill") or {}
     blocks: list = []
     if tsv is not None:
         blocks.append(Table("tbl-distill-tsv", ["split", "rows", "teacher accuracy %"],
@@ -474,7 +481,7 @@ def _textcnn_blocks(inp: ReportInputs) -> list:
                       f"mini backbone, the write-up's a fine-tuned bert-base. Write-up: {ref.get('source', '')}."),
         Figure("figures/confusion_char_textcnn.png", "confusion matrix of the TextCNN student (test)"),
     ]
-    timing = inp.metrics(TASK, "students", "char", "textcnn_timing.json")
+    timing = inp.metrics(inp.task, "students", "char", "textcnn_timing.json")
     if timing:
         lat = timing["seconds_per_sample"]
         blocks.append(Fenced("timing", [Table(
@@ -488,11 +495,11 @@ def _textcnn_blocks(inp: ReportInputs) -> list:
 
 
 def _fastbert_blocks(inp: ReportInputs, name: str) -> list:
-    cmd = ([f"metrics/{TASK}/fastbert/char/{name}.json"], ["fastbert"])
-    m = inp.metrics(TASK, "fastbert", "char", f"{name}.json")
+    cmd = ([f"metrics/{inp.task}/fastbert/char/{name}.json"], ["fastbert"])
+    m = inp.metrics(inp.task, "fastbert", "char", f"{name}.json")
     if m is None:
         return [not_run(f"FastBERT metrics for `{name}`", *cmd)]
-    ref = inp.ref(TASK, "fastbert") or {}
+    ref = inp.ref(WRITEUP_DATASET, "fastbert") or {}
     runs = ref.get("runs", {})
     ref_by_speed = {run: {float(r["speed"]): r for r in spec["sweep"]} for run, spec in runs.items()}
     ours = {float(r["speed"]): r for r in m["sweep"]}
@@ -512,7 +519,7 @@ def _fastbert_blocks(inp: ReportInputs, name: str) -> list:
         caption=f"`{m['model']}` ({m['num_layers']} layers, {m['test_rows']} test rows), self-distilled for "
                 f"{m['stage1_steps']} steps. Ours: {ours_line(inp.profile, inp.variant)}, from-scratch teacher. "
                 f"Write-up: {ref.get('source', '')}.")]
-    timing = inp.metrics(TASK, "fastbert", "char", f"{name}_timing.json")
+    timing = inp.metrics(inp.task, "fastbert", "char", f"{name}_timing.json")
     curves = [plots.SpeedCurve(f"ours ({m['model']})", [float(r["speed"]) for r in m["sweep"]],
                                [r["accuracy"] for r in m["sweep"]],
                                [_speedup(timing, r["speed"]) for r in m["sweep"]], ours=True)]
@@ -564,37 +571,37 @@ def latency_points(inp: ReportInputs) -> list[tuple[plots.LatencyPoint, str]]:
     """(point, source file) for every classifier with both a test accuracy and a measured latency."""
     out = []
     for model in inp.params["baselines"]["models"]:
-        m, t = inp.metrics(TASK, f"{model}.json"), inp.metrics(TASK, f"{model}_timing.json")
+        m, t = inp.metrics(inp.task, f"{model}.json"), inp.metrics(inp.task, f"{model}_timing.json")
         if m and t:
             out.append((plots.LatencyPoint("baseline", model, t["predict_ms_per_sample"]["test"],
                                            m["test"]["accuracy"], "whole test split in one call"),
                         f"{model}_timing.json"))
     for granularity, names in backbone_names(inp).items():
         for name in names:
-            m = inp.metrics(TASK, "backbones", granularity, f"{name}.json")
-            t = inp.metrics(TASK, "backbones", granularity, f"{name}_timing.json")
+            m = inp.metrics(inp.task, "backbones", granularity, f"{name}.json")
+            t = inp.metrics(inp.task, "backbones", granularity, f"{name}_timing.json")
             if m and t:
                 out.append((plots.LatencyPoint(f"backbone ({granularity})", f"{granularity}/{name}",
                                                1000 * t["test"]["inference_time_per_sample"], m["test"]["accuracy"],
                                                f"batch {t.get('batch_size', '?')}"),
                             f"backbones/{granularity}/{name}_timing.json"))
     for name in inp.params.get("quantize", {}).get("backbones", []):
-        m = inp.metrics(TASK, "quantize", "char", f"{name}.json")
-        t = inp.metrics(TASK, "quantize", "char", f"{name}_timing.json")
+        m = inp.metrics(inp.task, "quantize", "char", f"{name}.json")
+        t = inp.metrics(inp.task, "quantize", "char", f"{name}_timing.json")
         if m and t and "batch_1" in t.get("trained", {}):
             for variant in ("fp32", "torch_int8", "ort_int8"):
                 out.append((plots.LatencyPoint("int8" if variant != "fp32" else "backbone (char)",
                                                f"char/{name} {variant}", 1000 * t["trained"]["batch_1"][variant],
                                                m["trained"]["test_accuracy"][variant], "batch 1"),
                             f"quantize/char/{name}_timing.json"))
-    m = inp.metrics(TASK, "students", "char", "textcnn.json")
-    t = inp.metrics(TASK, "students", "char", "textcnn_timing.json")
+    m = inp.metrics(inp.task, "students", "char", "textcnn.json")
+    t = inp.metrics(inp.task, "students", "char", "textcnn_timing.json")
     if m and t and "batch_1" in t.get("seconds_per_sample", {}):
         out.append((plots.LatencyPoint("TextCNN", "char/textcnn", 1000 * t["seconds_per_sample"]["batch_1"]["student"],
                                        m["student_test_accuracy"], "batch 1"), "students/char/textcnn_timing.json"))
     for name in inp.params.get("fastbert", {}).get("backbones", []):
-        m = inp.metrics(TASK, "fastbert", "char", f"{name}.json")
-        t = inp.metrics(TASK, "fastbert", "char", f"{name}_timing.json")
+        m = inp.metrics(inp.task, "fastbert", "char", f"{name}.json")
+        t = inp.metrics(inp.task, "fastbert", "char", f"{name}_timing.json")
         if m and t:
             for r in m["sweep"]:
                 key = _speed_key(t, r["speed"])
@@ -630,7 +637,7 @@ def section_cached_timing(inp: ReportInputs) -> Section:
     rows = []
     for granularity, names in backbone_names(inp).items():
         for name in names:
-            t = inp.metrics(TASK, "backbones", granularity, f"{name}_timing.json")
+            t = inp.metrics(inp.task, "backbones", granularity, f"{name}_timing.json")
             if not t:
                 continue
             for split in ("dev", "test"):
@@ -650,7 +657,7 @@ def section_cached_timing(inp: ReportInputs) -> Section:
                             caption=f"Ours: {ours_line(inp.profile, inp.variant)}; feature loading (tokenise + "
                                     "encode, or read the cache) timed alone, on the same split in one run."))
     else:
-        blocks.append(not_run("backbone timing files", [f"metrics/{TASK}/backbones/char/bert_timing.json"],
+        blocks.append(not_run("backbone timing files", [f"metrics/{inp.task}/backbones/char/bert_timing.json"],
                               [f"evaluate_backbone_{g}" for g in backbone_names(inp)]))
     blocks.append(Table("tbl-cache-ref", ["write-up model", "samples", "train s (first)", "eval s (first)",
                                           "train s (cached)", "eval s (cached)", "eval acc", "eval F1",
@@ -667,9 +674,9 @@ def section_device_speed(inp: ReportInputs) -> Section:
     rows = []
     for granularity, names in backbone_names(inp).items():
         for name in names:
-            t = inp.metrics(TASK, "backbones", granularity, f"{name}_train_timing.json")
+            t = inp.metrics(inp.task, "backbones", granularity, f"{name}_train_timing.json")
             if t:
-                rows.append(_speed_row(f"THUCNews titles `{granularity}/{name}`", t))
+                rows.append(_speed_row(f"{inp.task} titles `{granularity}/{name}`", t))
     for variant in inp.params.get("ner", {}).get("variants", []):
         t = inp.metrics("ner", f"{variant}_timing.json")
         if t:
@@ -911,10 +918,15 @@ def render_html(title_blocks: list[str], sections: list[Section], report_dir: Pa
 # --- entry points ------------------------------------------------------------------------------------
 
 def title_blocks(params: dict) -> list[str]:
+    own = layout.own_data(params)
+    data = (f"your own data `{layout.task(params)}` (`{own['path']}`)" if own else
+            f"dataset variant `{params.get('data', {}).get('variant', '?')}`")
+    refs = ("reference numbers come from the write-ups (`config/references.yaml`)" if layout.on_writeup_data(params)
+            else "the write-ups' reference numbers are left out: they are about other data")
     return [
-        "# zhbench report",
-        f"Profile `{params.get('profile', 'default')}`. Every number below is read from the metrics files "
-        "under `metrics/`; reference numbers come from the seed write-ups (`config/references.yaml`).",
+        f"# zhbench report: {layout.task(params)}",
+        f"Profile `{params.get('profile', 'default')}`, {data}. Every number below is read from the metrics files "
+        f"under `metrics/`; {refs}.",
         "Regenerate the whole report: `make run` (Snakemake) or `.venv/bin/dvc repro`. Blocks fenced as *timing* or "
         "*provenance* hold measured times and environment details, which change from run to run; everything "
         "else repeats byte for byte (`make reproduce-check`).",
@@ -926,9 +938,31 @@ def build_sections(metrics_dir: str | os.PathLike, references_path: str | os.Pat
     references = yaml.safe_load(Path(references_path).read_text(encoding="utf-8"))
     inp = ReportInputs(Path(metrics_dir), references, params, Path(figures_dir) if figures_dir else None)
     sections = [section(inp) for section in SECTIONS]
+    if not layout.on_writeup_data(params):
+        for sec in sections:
+            if sec.id in WRITEUP_TASK_SECTIONS:
+                _drop_writeup_columns(sec.blocks)
     if prov is not None:
         sections.append(section_provenance(prov))
     return sections
+
+
+# Sections about the classification task: on other data than the write-ups', their reference
+# columns would compare numbers about different data, so they go.
+WRITEUP_TASK_SECTIONS = {"baselines", "backbones", "quantization", "distillation", "accuracy-latency", "cached-timing",
+                         "device-speed"}
+
+
+def _drop_writeup_columns(blocks: list) -> None:
+    for block in blocks:
+        if isinstance(block, Fenced):
+            _drop_writeup_columns(block.blocks)
+        if not isinstance(block, Table):
+            continue
+        keep = [i for i, h in enumerate(block.header) if "write-up" not in h.lower()]
+        block.header = [block.header[i] for i in keep]
+        block.rows = [[row[i] for i in keep] for row in block.rows]
+        block.caption = " ".join(s for s in re.split(r"(?<=\.) ", block.caption) if "write-up" not in s.lower())
 
 
 def build_report(metrics_dir: str | os.PathLike, references_path: str | os.PathLike, params: dict,

@@ -1,7 +1,7 @@
 """`zhbench serve`: an HTTP prediction service over any classifier the pipeline trained.
 
-    zhbench serve --model fasttext_char            # models/thucnews10/fasttext_char
-    zhbench serve --model backbones/char/bert      # models/thucnews10/backbones/char/bert
+    zhbench serve --model fasttext_char            # models/<task>/fasttext_char
+    zhbench serve --model backbones/char/bert      # models/<task>/backbones/char/bert
     curl -s 127.0.0.1:8000/predict -H 'content-type: application/json' \\
          -d '{"texts": ["中国女排夺得世界杯冠军"], "top_k": 3}'
 
@@ -359,7 +359,7 @@ def add_serve_subparser(subparsers) -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", help="trained model name: a baseline (fasttext_char) or char/<backbone>, word/<backbone>")
     which.add_argument("--model-dir", help="a model dir given directly instead of --model")
-    p.add_argument("--task", default="thucnews10", help="task whose models/data/metrics to use (default: thucnews10)")
+    p.add_argument("--task", help="task whose models/data/metrics to use (default: the one params.yaml names)")
     p.add_argument("--models-root", default="models", help="pipeline models dir (default: models)")
     p.add_argument("--labels", help="label names file (default: data/processed/<task>/labels.txt when it exists)")
     p.add_argument("--metrics", help="metrics JSON to show in /health (default: metrics/<task>/<model>.json when it exists)")
@@ -377,6 +377,10 @@ def add_serve_subparser(subparsers) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ServeConfig:
+    if args.task is None:
+        from zhbench.layout import configured_task
+
+        args.task = configured_task()
     for flag in ("max_texts", "max_chars", "workers", "threads", "top_k"):
         if getattr(args, flag) < 1:
             raise ModelLoadError(f"--{flag.replace('_', '-')} must be at least 1, got {getattr(args, flag)}")

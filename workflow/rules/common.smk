@@ -2,6 +2,7 @@
 # generated dvc.yaml stage lists under `params:`; their values become the rule's params, so
 # Snakemake reruns the rule when they change (the default `params` rerun trigger). A rule's `code`
 # input is every zhbench module its script imports (zhbench.workflow.imports.code_deps).
+from zhbench import layout
 from zhbench.params import backbone_option, local_checkpoint
 from zhbench.workflow.imports import code_deps
 
@@ -10,7 +11,9 @@ from zhbench.workflow.imports import code_deps
 # while another job shares the cores measures the neighbour. DVC runs one stage at a time anyway.
 LATENCY_TIMING = 100
 
-TASK = "thucnews10"  # the news-title classification task; its dataset variant is config["data"]["variant"]
+TASK = layout.task(
+    config
+)  # the classification task, named after its data (zhbench.layout)
 
 
 def lookup(dotted):

@@ -3,6 +3,7 @@
 
 rule download:
     input:
+        own=layout.own_data_files(config),
         script="workflow/scripts/download.py",
         code=code_deps("workflow/scripts/download.py"),
     output:
@@ -16,7 +17,7 @@ rule download:
         mem_mb=500,
         runtime=10,
     params:
-        tracked=tracked("data.variant"),
+        tracked=tracked("data.variant", "data.path"),
     shell:
         "workflow/python {input.script} --params params.yaml --variant-key data.variant"
         " --out {output} --log-file {log}"
@@ -40,7 +41,7 @@ rule preprocess:
         mem_mb=1000,
         runtime=15,
     params:
-        tracked=tracked("data.max_rows", "preprocess"),
+        tracked=tracked("seed", "data", "preprocess"),
     shell:
         "workflow/python {input.script} --params params.yaml --raw {input.raw} --out {output.data}"
         " --stats {output.stats} --stopwords {input.stopwords} --log-file {log}"
@@ -72,7 +73,7 @@ rule corpus:
     input:
         raw=[
             "data/raw/corpus",
-            f"data/raw/{TASK}",
+            f"data/raw/{layout.WRITEUP_DATASET}",
             "data/raw/cluener",
             "data/raw/lcqmc",
             "data/raw/pd1998",

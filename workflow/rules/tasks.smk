@@ -7,6 +7,10 @@ TASK_DATASETS = {
     "pd1998": "pd1998-devtest",
     "lcqmc": "lcqmc-devtest",
 }
+if TASK != layout.WRITEUP_DATASET:
+    # With your own classification data, the pretraining corpus still takes THUCNews' training
+    # titles and keeps its evaluation titles out (zhbench.data.corpus_sources).
+    TASK_DATASETS[layout.WRITEUP_DATASET] = "thucnews10-33k"
 # NER variant -> (dataset directory, train file, evaluation file). The mirror has no train split
 # for People's Daily 1998: it trains on dev and evaluates on test, and says so in its metrics.
 NER_DATA = {

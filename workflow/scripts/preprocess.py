@@ -6,6 +6,7 @@ import sys
 from zhbench import params as P
 from zhbench import stage
 from zhbench.io import write_json
+from zhbench.layout import own_data, task
 from zhbench.preprocess import PreprocessConfig, load_stopwords, preprocess
 
 
@@ -20,11 +21,15 @@ def build_parser():
 
 def run(args, params):
     pre = P.section(params, "preprocess")
+    own = own_data(params)
     cfg = PreprocessConfig(on_bad_row=pre["on_bad_row"], remove_stopwords=pre["remove_stopwords"],
-                           max_rows=P.section(params, "data.max_rows"))
+                           max_rows=P.section(params, "data.max_rows"),
+                           own_data=None if own is None else {**own, "task": task(params)},
+                           seed=int(P.section(params, "seed")))
     stopwords = load_stopwords(args.stopwords) if cfg.remove_stopwords else frozenset()
     stats = preprocess(args.raw, args.out, cfg, stopwords)
-    stats |= {"variant": P.section(params, "data.variant"), "profile": params.get("profile", "default")}
+    stats |= {"variant": "own data" if own else P.section(params, "data.variant"),
+              "profile": params.get("profile", "default")}
     write_json(args.stats, stats)
     stage.log.info("preprocessed %s", {s: v["rows"] for s, v in stats["splits"].items()})
 
