@@ -13,10 +13,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py, also for tests/slurm/
 
-from helpers import ReadmeRun, make_fresh_clone, make_pretrained_smoke_project, readme_blocks  # noqa: E402
+from helpers import (ReadmeRun, make_fresh_clone, make_own_data_project, make_pretrained_smoke_project,  # noqa: E402
+                     readme_blocks)
 
 RUN_TIMEOUT = 2400  # seconds a pipeline run may take (they share the machine with the unit tests)
-PIPELINE_FIXTURES = {"smoke_local", "smoke_dvc", "pretrained_smoke"}
+PIPELINE_FIXTURES = {"smoke_local", "smoke_dvc", "pretrained_smoke", "own_data_run"}
 
 
 def slurm_capable() -> str | None:
@@ -53,6 +54,9 @@ def readme_runs(request, tmp_path_factory):
         for kind, name in (("snakemake-run", "snakemake"), ("dvc-run", "dvc")):
             project = make_fresh_clone(root / name)
             runs[name] = ReadmeRun(project, [b for b in blocks if b.kind == kind], name)
+    if "own_data_run" in needed:
+        project = make_own_data_project(root / "own-data")
+        runs["own"] = ReadmeRun.command(project, ".venv/bin/snakemake --cores 2 all", "own-data")
     if "pretrained_smoke" in needed:
         project = make_pretrained_smoke_project(root / "pretrained-smoke")
         runs["pretrained"] = ReadmeRun.command(project, ".venv/bin/snakemake --cores 2 all", "pretrained-smoke")
@@ -79,3 +83,9 @@ def pretrained_smoke(readme_runs) -> Path:
     """The pretrained-smoke profile run from nothing by Snakemake: every backbone, NER and LCQMC
     fine-tuned from tiny hub-layout checkpoints of all ten families (tests/checkpoints.py)."""
     return readme_runs["pretrained"].wait(RUN_TIMEOUT)
+
+
+@pytest.fixture(scope="session")
+def own_data_run(readme_runs) -> Path:
+    """The smoke DAG on a 3-class dataset of string labels in CSV (helpers.make_own_data_project)."""
+    return readme_runs["own"].wait(RUN_TIMEOUT)

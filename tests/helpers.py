@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 MIRROR = os.environ.get("ZHBENCH_MIRROR") or str((ROOT.parent / "shared" / "data").resolve())
@@ -145,6 +147,47 @@ def make_pretrained_smoke_project(dest: Path) -> Path:
     run([sys.executable, "-m", "zhbench.cli", "profile", "apply", "pretrained-smoke"], cwd=dest)
     run(["git", "-c", "user.name=zhbench-test", "-c", "user.email=test@localhost", "commit", "-q", "-am",
          "pretrained-smoke profile"], cwd=dest)
+    return dest
+
+
+OWN_LABELS = {"7": "体育", "0": "财经", "8": "游戏"}  # THUCNews ids of sports, finance, game
+
+
+def write_own_csv_dataset(directory: Path) -> Path:
+    """A 3-class dataset with string labels in CSV, from the mirrored THUCNews dev split: train.csv
+    (300 titles) and test.csv (90), columns `title,category`; no dev file (the pipeline carves one)."""
+    import csv
+
+    rows = {k: [] for k in OWN_LABELS}
+    for line in (Path(MIRROR) / "thucnews_10class_titles" / "dev.txt").read_text(encoding="utf-8").splitlines():
+        title, label = line.split("\t")
+        if label in rows:
+            rows[label].append(title)
+    directory.mkdir(parents=True)
+    for split, (start, n) in {"train": (0, 100), "test": (100, 30)}.items():
+        with (directory / f"{split}.csv").open("w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["title", "category"])
+            for i in range(start, start + n):  # interleaved classes
+                for label, name in OWN_LABELS.items():
+                    writer.writerow([rows[label][i], name])
+    return directory
+
+
+def make_own_data_project(dest: Path) -> Path:
+    """A fresh clone whose classification data is the user's own 3-class CSV dataset, the smoke
+    profile over it with one backbone per granularity."""
+    make_fresh_clone(dest)
+    data = write_own_csv_dataset(dest.parent / "my-titles")
+    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
+    params["data"].update(path=str(data), name="mytitles", text_columns=["title"], label_column="category")
+    params["backbones"]["granularities"] = {"char": ["bert"], "word": ["bert"]}
+    params["baselines"]["models"] = ["fasttext_char", "linear_ngram"]
+    params["cache_timing"]["backbones"] = ["bert"]
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    run([sys.executable, "-m", "zhbench.cli", "dag", "export-dvc"], cwd=dest)
+    run(["git", "-c", "user.name=zhbench-test", "-c", "user.email=test@localhost", "commit", "-q", "-am",
+         "own data"], cwd=dest)
     return dest
 
 
