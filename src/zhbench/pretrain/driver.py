@@ -74,8 +74,11 @@ def pretrain(family: str, corpus_dir: str | os.PathLike, tokenizer: Tokenizer, s
         run.step_seconds.append(time.perf_counter() - t0)
         run.losses.append(loss.item())
 
-    eval_collate = objective.collator(seed + 1, pool=heldout)
-    starts = range(0, len(heldout), batch_size)[:eval_batches]
-    eval_set = [eval_collate(heldout[i:i + batch_size]) for i in starts]
-    run.metrics = objective.evaluate(model, eval_set)
+    run.metrics = objective.evaluate(model, heldout_batches(objective, heldout, batch_size, eval_batches, seed + 1))
     return run
+
+
+def heldout_batches(objective: Objective, heldout: list, batch_size: int, n: int, seed: int) -> list:
+    """The first `n` batches of the held-out examples, in order, from a collator of their own."""
+    collate = objective.collator(seed, pool=heldout)
+    return [collate(heldout[i:i + batch_size]) for i in range(0, len(heldout), batch_size)[:n]]

@@ -45,7 +45,10 @@ class MaskedLMObjective(Objective):
             row, row_label = self.row(example, r, pool)
             spans = choose(self.units(row), r, self.mlm_probability, self.ngram_weights)
             x, y = self.corruption.apply(row.ids, spans, r)
-            rows.append(row), inputs.append(x), labels.append(y), row_labels.append(row_label)
+            rows.append(row)
+            inputs.append(x)
+            labels.append(y)
+            row_labels.append(row_label)
         batch = self.encoder_inputs(rows, inputs)
         batch["labels"] = pad(labels, IGNORE, batch["input_ids"].shape[1])
         for key in row_labels[0]:
@@ -64,6 +67,7 @@ class SentencePairObjective(MaskedLMObjective):
     """[CLS] A [SEP] B [SEP] rows: masked LM plus next sentence (NSP) or sentence order (SOP)."""
 
     pair = True
+    min_example_tokens = 2  # A and B non-empty
     mlm_logits = "prediction_logits"
     untrained_prefixes = ()  # the sentence task trains the pooler
     sentence_task: ClassVar[str]  # "nsp" or "sop"

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, ClassVar, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -63,6 +63,7 @@ class Objective:
     metrics: ClassVar[tuple[str, ...]]  # accuracy names, report order; evaluate() adds "loss_eval"
     with_words: ClassVar[bool] = False  # examples carry jieba words and parts of speech
     pair: ClassVar[bool] = False  # rows are [CLS] A [SEP] B [SEP] instead of [CLS] A [SEP]
+    min_example_tokens: ClassVar[int] = 1  # shorter examples are dropped (a pair needs 2 tokens)
     pad_multiple: ClassVar[int] = 1
     model_input_names: ClassVar[tuple[str, ...]] = ("input_ids", "token_type_ids", "attention_mask")
     # backbone weights the objective does not train (MLM-only BERTs have no pooler to train):
@@ -126,22 +127,21 @@ class Objective:
 
     def examples(self, documents: Sequence[Sequence[str]]) -> list[Example]:
         """Examples of a split: consecutive sentences of a document, as many as fit one row."""
-        examples = pack(encode_documents(documents, self.tokenizer, self.content_len, self.with_words),
-                        self.content_len)
-        if self.pair:  # A and B must both be non-empty
-            examples = [Example(i, e.document, e.sentences) for i, e in enumerate(x for x in examples if len(x) >= 2)]
+        packed = pack(encode_documents(documents, self.tokenizer, self.content_len, self.with_words), self.content_len)
+        kept = (e for e in packed if len(e) >= self.min_example_tokens)
+        examples = [Example(i, e.document, e.sentences) for i, e in enumerate(kept)]
         if not examples:
             raise ValueError(f"{self.family}: the documents hold no usable example")
         return examples
 
-    def collator(self, seed: int, pool: Sequence[Example] = ()) -> Callable[[Sequence[Example]], Batch]:
+    def collator(self, seed: int, pool: Sequence[Example] = ()) -> "Collator":
         """examples -> batch. Each collator owns its generator: the same seed and the same calls give
         the same batches. `pool`: the split's examples, where an objective draws from other examples
         (NSP's random next sentence)."""
-        rng = np.random.default_rng(seed)
-        return lambda examples: self.collate(examples, rng, pool)
+        return Collator(self, np.random.default_rng(seed), pool)
 
-    def collate(self, examples: Sequence[Example], rng: np.random.Generator, pool: Sequence[Example]) -> Batch:
+    def collate(self, examples: Sequence[Example], rng: Any, pool: Sequence[Example]) -> Batch:
+        """One batch, drawing only from `rng` (the collator's generator)."""
         raise NotImplementedError
 
     def frame(self, first: Sentence, second: Sentence | None = None) -> Row:
@@ -229,3 +229,15 @@ class Objective:
             self.fast_tokenizer().save_pretrained(tmp)
             write_json(tmp / EXPORT_INFO_FILE, {"family": self.family, "untrained": untrained, **(info or {})})
         return untrained
+
+
+@dataclass
+class Collator:
+    """An objective's examples -> batch function, with the generator it draws from."""
+
+    objective: Objective
+    rng: Any  # np.random.Generator, or torch.Generator for XLNet
+    pool: Sequence[Example] = ()
+
+    def __call__(self, examples: Sequence[Example]) -> Batch:
+        return self.objective.collate(examples, self.rng, self.pool)

@@ -56,6 +56,7 @@ class T5Objective(Objective):
     family = "t5"
     metrics = ("span_eval_acc",)
     model_input_names = ("input_ids", "attention_mask")
+    min_example_tokens = 2  # a kept and a corrupted token
 
     def extend_tokenizer(self, tokenizer: Tokenizer) -> Tokenizer:
         extended = Tokenizer.from_str(tokenizer.to_str())
@@ -91,11 +92,6 @@ class T5Objective(Objective):
         del batch["token_type_ids"]  # T5 has no segment embedding
         batch["labels"] = pad(targets, IGNORE, self.length(targets))
         return batch
-
-    def examples(self, documents):
-        # a row needs a kept and a corrupted token
-        kept = [e for e in super().examples(documents) if len(e) >= 2]
-        return [Example(i, e.document, e.sentences) for i, e in enumerate(kept)]
 
     def build_model(self, overrides=None):
         config = self.config(overrides)

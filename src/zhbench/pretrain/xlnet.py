@@ -15,7 +15,7 @@ import torch
 from transformers import XLNetLMHeadModel
 
 from zhbench.pretrain.corpus import Example, join
-from zhbench.pretrain.objective import Batch, Objective, accuracy, pad
+from zhbench.pretrain.objective import Batch, Collator, Objective, accuracy, pad
 
 PLM_PROBABILITY = 1 / 6
 MAX_SPAN_LENGTH = 5
@@ -61,9 +61,8 @@ class XlnetObjective(Objective):
     pad_multiple = 2
     model_input_names = ("input_ids", "attention_mask")
 
-    def collator(self, seed: int, pool: Sequence[Example] = ()):
-        generator = torch.Generator().manual_seed(seed)
-        return lambda examples: self.collate(examples, generator, pool)
+    def collator(self, seed: int, pool: Sequence[Example] = ()) -> Collator:
+        return Collator(self, torch.Generator().manual_seed(seed), pool)
 
     def collate(self, examples, generator, pool) -> Batch:
         ids = [self.frame(join(e.sentences)).ids for e in examples]
