@@ -4,6 +4,7 @@ and a short run per family (loss falls, accuracies rise above chance).
   python benchmarks/pretrain_objectives.py corpus --titles TRAIN_TITLES.txt --out /tmp/title_corpus
   python benchmarks/pretrain_objectives.py step-time --corpus /tmp/title_corpus --out step_time.json
   python benchmarks/pretrain_objectives.py run --corpus /tmp/title_corpus --family bert --out bert.json
+  python benchmarks/pretrain_objectives.py summary --results benchmarks/results   # markdown tables
 
 `corpus` turns a `title<TAB>label` file (the TRAINING split) into a pre-training corpus: titles of
 one class, in file order, grouped into documents; a title's clauses (split after ： ， ！ ？ ；)
@@ -120,7 +121,49 @@ def short_run(corpus: Path, family: str, steps: int, batch_size: int, max_len: i
     return {"family": family, "steps": steps, "batch_size": batch_size, "max_len": max_len, "lr": lr,
             "device": device_name(), "seconds": time.perf_counter() - t0,
             "train_loss_first10": sum(first) / len(first), "train_loss_last10": sum(last) / len(last),
-            "before": run.objective.evaluate(fresh, eval_set), "after": run.metrics, "losses": run.losses}
+            "before": run.objective.evaluate(fresh, eval_set), "after": run.metrics,
+            "majority_token_acc": majority_token_accuracy(run.objective, eval_set), "losses": run.losses}
+
+
+def majority_token_accuracy(objective, batches) -> float:
+    """The token-prediction accuracy of always answering the most frequent target token: the
+    chance level of MLM / PLM / span accuracy (special tokens are never counted)."""
+    targets = np.concatenate([b["labels"][b["labels"] >= 0].numpy() for b in batches])
+    targets = targets[objective.regular(targets)]
+    return float(np.bincount(targets).max() / len(targets))
+
+
+def summary(results: Path) -> str:
+    """Markdown tables of the step-time file and the short runs under `results`."""
+    lines = []
+    step_file = results / "pretrain_step_time.json"
+    if step_file.is_file():
+        st = json.loads(step_file.read_text(encoding="utf-8"))
+        lines += [f"Step time on {st['device']}, {st['threads']} thread, batch {st['batch_size']} x {st['max_len']} "
+                  f"tokens; median of {st['steps']} fp32 and {st['bf16_steps']} bf16-autocast steps after one "
+                  f"warm-up each; CPU seconds (wall seconds in brackets: the machine is shared, "
+                  f"1-min load average {st['load_average_1min']:.1f} at the start).", "",
+                  "| family | fp32 s/step | bf16 s/step | bf16 speed-up | collate s/batch |", "|---|---|---|---|---|"]
+        for family, r in st["families"].items():
+            lines.append(f"| {family} | {r['fp32_cpu_median_s']:.2f} ({r['fp32_median_s']:.1f}) | "
+                         f"{r['bf16_cpu_median_s']:.1f} ({r['bf16_median_s']:.0f}) | {r['bf16_speedup']:.2f}x | "
+                         f"{r['collate_s']:.3f} |")
+        lines.append("")
+    runs = sorted((results / "pretrain_200_steps").glob("*.json"))
+    if runs:
+        first = json.loads(runs[0].read_text(encoding="utf-8"))
+        lines += [f"{first['steps']} steps, batch {first['batch_size']} x {first['max_len']}, lr {first['lr']}, "
+                  "seed 0; train loss = mean of the first / last 10 steps; held-out metrics on the same 8 "
+                  "batches before (fresh model) and after training.", "",
+                  "| family | train loss | held-out loss | held-out accuracies (before -> after) | "
+                  "majority-token acc | s |", "|---|---|---|---|---|---|"]
+        for path in runs:
+            r = json.loads(path.read_text(encoding="utf-8"))
+            accs = ", ".join(f"{k} {r['before'][k]:.3f} -> {v:.3f}" for k, v in r["after"].items() if k != "loss_eval")
+            lines.append(f"| {r['family']} | {r['train_loss_first10']:.2f} -> {r['train_loss_last10']:.2f} | "
+                         f"{r['before']['loss_eval']:.2f} -> {r['after']['loss_eval']:.2f} | {accs} | "
+                         f"{r['majority_token_acc']:.3f} | {r['seconds']:.0f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
@@ -147,7 +190,12 @@ def main() -> None:
     r.add_argument("--max-len", type=int, default=128)
     r.add_argument("--lr", type=float, default=1e-3)
     r.add_argument("--out", type=Path, required=True)
+    m = sub.add_parser("summary")
+    m.add_argument("--results", type=Path, default=Path("benchmarks/results"))
     args = p.parse_args()
+    if args.command == "summary":
+        print(summary(args.results), end="")
+        return
     if args.command == "corpus":
         make_corpus(args.titles, args.out, args.titles_per_document, args.heldout_share)
         return

@@ -240,6 +240,9 @@ def test_electra_generator_is_a_quarter_wide_and_shares_embeddings(tokenizer):
     assert gen.config.hidden_size * 4 == disc.config.hidden_size
     assert gen.electra.embeddings is disc.electra.embeddings
     assert gen.generator_lm_head.weight is disc.electra.embeddings.word_embeddings.weight
+    # the one-unit output layer starts at a Linear's scale, not 0.02 (electra.py says why)
+    out = disc.discriminator_predictions.dense_prediction.weight
+    assert 0.5 < out.std().item() * disc.config.hidden_size ** 0.5 < 2.0
 
 
 def test_mengzi_tags_every_real_token(corpus, tokenizer):

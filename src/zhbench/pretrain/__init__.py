@@ -1,5 +1,22 @@
 """Self-supervised pre-training, one objective per backbone family (see objective.py for what an
-objective provides, and each family's module for its objective)."""
+objective provides, and each family's module for its objective).
+
+One family's pre-training stage, in a fit loop whose model returns `.loss` from forward(**batch):
+
+    objective = objective_for(family, tokenizer, max_len)           # tokenizer: the shared char vocab
+    train = objective.examples(read_documents(split_path(corpus_dir, "train")))
+    heldout = objective.examples(read_documents(split_path(corpus_dir, "heldout")))
+    torch.manual_seed(seed)
+    model = objective.build_model()
+    collate = objective.collator(seed, pool=train)                 # examples -> batch (its own generator)
+    eval_batches = heldout_batches(objective, heldout, batch_size, n, seed + 1)   # fixed masks
+    ... each step: loss = model(**collate([train[i] for i in idx])).loss
+    ... each evaluation: objective.evaluate(model, eval_batches) -> {"loss_eval", "mlm_eval_acc", ...}
+    objective.export(model, out_dir, info={...})                     # hub-layout backbone + tokenizer
+
+Fine-tuning then loads out_dir with build_backbone(family, pretrained=out_dir), over the same
+tokenizer (the ids must match the pre-trained embeddings).
+"""
 from __future__ import annotations
 
 from typing import Any

@@ -46,6 +46,14 @@ class ElectraReplacedTokenDetection(nn.Module):
             raise ValueError("generator and discriminator share embeddings: their embedding_size must match")
         self.generator = ElectraForMaskedLM(generator_config)
         self.discriminator = ElectraForPreTraining(discriminator_config)
+        # The discriminator's head is dense -> gelu -> one-unit output, both at BERT's 0.02 init: at
+        # mini width the logit then barely depends on the input, and training settles on the
+        # constant answer "original" (the last hidden states collapse to one vector; measured: no
+        # replaced token found after 1,200 steps, even with uniformly random replacements). With
+        # the output unit at 1/sqrt(hidden), a Linear's usual scale, it finds them within a few
+        # hundred steps.
+        nn.init.normal_(self.discriminator.discriminator_predictions.dense_prediction.weight,
+                        std=discriminator_config.hidden_size ** -0.5)
         embeddings = self.discriminator.electra.embeddings
         self.generator.electra.embeddings = embeddings
         self.generator.generator_lm_head.weight = embeddings.word_embeddings.weight
