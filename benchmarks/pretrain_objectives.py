@@ -29,9 +29,17 @@ from zhbench.pretrain import objective_for
 from zhbench.pretrain.corpus import char_tokenizer, read_documents, split_path
 from zhbench.pretrain.driver import heldout_batches, pretrain
 from zhbench.models.backbones import BACKBONES
-from zhbench.train import device_name
 
 CLAUSE_END = re.compile(r"(?<=[：，！？；])")
+
+
+def device_name() -> str:
+    """The CPU model, from /proc/cpuinfo."""
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown CPU"
 
 
 def make_corpus(titles: Path, out: Path, titles_per_document: int, heldout_share: float) -> None:

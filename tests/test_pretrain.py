@@ -347,3 +347,13 @@ def test_nsp_needs_two_documents(tokenizer):
     one_doc = objective.examples([SENTENCES[:4]])
     with pytest.raises(ValueError, match="at least two documents"):
         objective.collator(0, pool=one_doc)
+
+
+def test_dataset_is_what_a_fit_loop_reads(corpus, tokenizer):
+    objective = objective_for("roberta", tokenizer, MAX_LEN)
+    examples = objective.examples(read_documents(corpus / "train.txt"))
+    data = objective.dataset(examples, seed=0)
+    assert len(data) == len(examples) and data.lengths == [len(e) for e in examples]
+    batch = data.batch([2, 0, 1])
+    assert batch["input_ids"].shape[0] == 3 and set(batch) == {"input_ids", "token_type_ids", "attention_mask", "labels"}
+    assert torch.equal(batch["input_ids"], objective.dataset(examples, seed=0).batch([2, 0, 1])["input_ids"])

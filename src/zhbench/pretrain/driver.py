@@ -49,7 +49,7 @@ def pretrain(family: str, corpus_dir: str | os.PathLike, tokenizer: Tokenizer, s
     heldout = objective.examples(read_documents(split_path(corpus_dir, "heldout")))
     torch.manual_seed(seed)
     model = objective.build_model(overrides)
-    collate = objective.collator(seed, pool=train)
+    data = objective.dataset(train, seed)
     order = batches_of(len(train), batch_size, np.random.default_rng(seed))
 
     from transformers import get_linear_schedule_with_warmup
@@ -63,7 +63,7 @@ def pretrain(family: str, corpus_dir: str | os.PathLike, tokenizer: Tokenizer, s
     model.train()
     for _ in range(steps):
         t0 = time.perf_counter()
-        batch = collate([train[i] for i in next(order)])
+        batch = data.batch(next(order))
         with torch.autocast("cpu", dtype=autocast, enabled=autocast is not None):
             loss = model(**batch).loss
         optimizer.zero_grad(set_to_none=True)

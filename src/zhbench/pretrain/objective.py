@@ -140,6 +140,10 @@ class Objective:
         (NSP's random next sentence)."""
         return Collator(self, np.random.default_rng(seed), pool)
 
+    def dataset(self, examples: Sequence[Example], seed: int) -> "CollatedExamples":
+        """The examples as a fit loop reads training data: len() and batch(index) -> tensors."""
+        return CollatedExamples(examples, self.collator(seed, pool=examples))
+
     def collate(self, examples: Sequence[Example], rng: Any, pool: Sequence[Example]) -> Batch:
         """One batch, drawing only from `rng` (the collator's generator)."""
         raise NotImplementedError
@@ -191,9 +195,11 @@ class Objective:
         model.eval()
         loss_sum, rows = 0.0, 0
         counts = {name: [0, 0] for name in self.metrics}
-        with torch.random.fork_rng(devices=[]):
+        device = next(model.parameters()).device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(seed)
             for batch in batches:
+                batch = {k: v.to(device) for k, v in batch.items()}
                 out = model(**batch)
                 n = batch["input_ids"].shape[0]
                 loss_sum, rows = loss_sum + out.loss.item() * n, rows + n
@@ -241,3 +247,19 @@ class Collator:
 
     def __call__(self, examples: Sequence[Example]) -> Batch:
         return self.objective.collate(examples, self.rng, self.pool)
+
+
+class CollatedExamples:
+    """Examples behind a collator: batch(index) collates the examples at `index`. Rows are always
+    padded to the batch's longest, so `dynamic_padding` changes nothing; `lengths` lets a loop
+    bucket examples by length."""
+
+    def __init__(self, examples: Sequence[Example], collate: Collator):
+        self.examples, self.collate = examples, collate
+        self.lengths = [len(e) for e in examples]
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def batch(self, index: Sequence[int], dynamic_padding: bool = True) -> Batch:
+        return self.collate([self.examples[int(i)] for i in index])
