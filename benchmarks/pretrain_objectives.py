@@ -157,7 +157,13 @@ def summary(results: Path) -> str:
                          f"{r['bf16_cpu_median_s']:.1f} ({r['bf16_median_s']:.0f}) | {r['bf16_speedup']:.2f}x | "
                          f"{r['collate_s']:.3f} |")
         lines.append("")
-    runs = sorted((results / "pretrain_200_steps").glob("*.json"))
+    for folder in ("pretrain_200_steps", "pretrain_long"):
+        lines += run_table(sorted((results / folder).glob("*.json")))
+    return "\n".join(lines) + "\n"
+
+
+def run_table(runs: list[Path]) -> list[str]:
+    lines: list[str] = []
     if runs:
         first = json.loads(runs[0].read_text(encoding="utf-8"))
         lines += [f"{first['steps']} steps, batch {first['batch_size']} x {first['max_len']}, lr {first['lr']}, "
@@ -171,7 +177,8 @@ def summary(results: Path) -> str:
             lines.append(f"| {r['family']} | {r['train_loss_first10']:.2f} -> {r['train_loss_last10']:.2f} | "
                          f"{r['before']['loss_eval']:.2f} -> {r['after']['loss_eval']:.2f} | {accs} | "
                          f"{r['majority_token_acc']:.3f} | {r['seconds']:.0f} |")
-    return "\n".join(lines) + "\n"
+        lines.append("")
+    return lines
 
 
 def main() -> None:
