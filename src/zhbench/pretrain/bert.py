@@ -1,9 +1,10 @@
 """BERT (Devlin et al., 2019): masked LM with static masks plus next sentence prediction.
 
-Static masking is BERT's: create_pretraining_data.py fixed each sequence's masks once, before
-training. Here an example's masks, its A/B split and its random next sentence come from a
-generator seeded by (mask_seed, example index), so an example looks the same every epoch
-(RoBERTa's "dynamic" masking, see roberta.py, is the contrast).
+Static masking is BERT's: create_pretraining_data.py fixed the masks before training (each
+sequence copied dupe_factor times, each copy masked once). Here there is one copy: an example's
+masks, its A/B split and its random next sentence come from a generator seeded by
+(mask_seed, example index), so an example looks the same every epoch (RoBERTa's dynamic masking,
+see roberta.py, is the contrast).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Mengzi (Zhang et al., 2021): whole-word masked LM plus a linguistic task, part-of-speech
 tagging of every token (jieba.posseg's tag of the word the token is in).
 
-Mengzi-BERT is BERT's architecture trained with linguistically informed objectives, POS and
-named-entity tagging among them; POS tagging is the one jieba can label offline. The model is
+Mengzi-BERT is BERT's architecture with linguistically informed pre-training objectives added to
+masked LM; part-of-speech tagging is such a task that jieba can label offline. The model is
 BertModel with transformers' BertOnlyMLMHead (tied to the word embeddings, as BertForMaskedLM)
 and a linear POS classifier over the same last hidden states; the two losses are added.
 """

@@ -1,7 +1,7 @@
 """NeZha (Wei et al., 2019): whole-word masked LM on the project's NeZha (relative positions).
 
-NeZha's paper pre-trains with whole-word masking and no NSP; the masking is RoBERTa-wwm's
-(roberta.py), the model NezhaForMaskedLM.
+NeZha was pre-trained with whole-word masking; here that is the whole objective, with
+RoBERTa-wwm's masking (roberta.py) on NezhaForMaskedLM.
 """
 from __future__ import annotations
 
