@@ -64,7 +64,7 @@ class Objective:
     with_words: ClassVar[bool] = False  # examples carry jieba words and parts of speech
     pair: ClassVar[bool] = False  # rows are [CLS] A [SEP] B [SEP] instead of [CLS] A [SEP]
     min_example_tokens: ClassVar[int] = 1  # shorter examples are dropped (a pair needs 2 tokens)
-    pad_multiple: ClassVar[int] = 1
+    pad_multiple: ClassVar[int] = 1  # rows padded to a multiple of this (XLNet splits them in halves)
     model_input_names: ClassVar[tuple[str, ...]] = ("input_ids", "token_type_ids", "attention_mask")
     # backbone weights the objective does not train (MLM-only BERTs have no pooler to train):
     # export writes them freshly initialised and lists them in pretrain.json
