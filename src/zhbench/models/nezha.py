@@ -19,7 +19,7 @@ checkpoints, so their weights mean what they were trained to mean.
 transformers 5 dropped NeZha, so this module re-implements it. Parameter names follow the 4.x port
 (`embeddings.word_embeddings`, `encoder.layer.N.attention.self.query`, ...), with base_model_prefix
 "nezha", so a saved `NezhaForMaskedLM` checkpoint loads its encoder weights into `NezhaModel`.
-Importing this module registers "nezha" with AutoConfig/AutoModel.
+Importing this module registers "nezha" with AutoConfig/AutoModel/AutoModelForMaskedLM.
 """
 from __future__ import annotations
 
@@ -27,9 +27,10 @@ import math
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModel, PretrainedConfig, PreTrainedModel
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, PretrainedConfig, PreTrainedModel
 from transformers.activations import ACT2FN
-from transformers.modeling_outputs import BaseModelOutputWithPooling
+from transformers.modeling_outputs import BaseModelOutputWithPooling, MaskedLMOutput
+from transformers.models.bert.modeling_bert import BertOnlyMLMHead
 
 
 class NezhaConfig(PretrainedConfig):
@@ -280,6 +281,51 @@ class NezhaModel(NezhaPreTrainedModel):
         return out if return_dict is not False else out.to_tuple()
 
 
+class NezhaForMaskedLM(NezhaPreTrainedModel):
+    """NeZha with BERT's MLM head (transform + decoder tied to the word embeddings), as NeZha was
+    pre-trained. The head is transformers' own BertOnlyMLMHead: NeZha's head is BERT's, and its
+    parameter names (`cls.predictions.*`) are the ones the 4.x port saved."""
+
+    _tied_weights_keys = {
+        "cls.predictions.decoder.weight": "nezha.embeddings.word_embeddings.weight",
+        "cls.predictions.decoder.bias": "cls.predictions.bias",
+    }
+
+    def __init__(self, config: NezhaConfig):
+        super().__init__(config)
+        self.nezha = NezhaModel(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+        self.post_init()
+
+    def get_output_embeddings(self):
+        return self.cls.predictions.decoder
+
+    def set_output_embeddings(self, new_embeddings):
+        self.cls.predictions.decoder = new_embeddings
+        self.cls.predictions.bias = new_embeddings.bias
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ):
+        """labels: (B, L) token ids to predict, -100 where nothing is predicted."""
+        encoded = self.nezha(input_ids, attention_mask, token_type_ids,
+                             output_hidden_states=output_hidden_states, return_dict=True)
+        logits = self.cls(encoded.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = nn.functional.cross_entropy(logits.view(-1, self.config.vocab_size), labels.view(-1))
+        out = MaskedLMOutput(loss=loss, logits=logits, hidden_states=encoded.hidden_states)
+        return out if return_dict is not False else out.to_tuple()
+
+
 # Make AutoConfig/AutoModel.from_pretrained(dir) understand model_type "nezha" once zhbench is imported.
 AutoConfig.register("nezha", NezhaConfig, exist_ok=True)
 AutoModel.register(NezhaConfig, NezhaModel, exist_ok=True)
+AutoModelForMaskedLM.register(NezhaConfig, NezhaForMaskedLM, exist_ok=True)
