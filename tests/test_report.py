@@ -31,6 +31,7 @@ PARAMS = {
     "fastbert": {"backbones": ["bert"]},
     "ner": {"variants": ["cluener", "pd1998-devtest"]},
     "pair": {"backbones": ["albert", "bert"]},
+    "distill": {"teachers": ["bert"], "alpha": 0.5, "temperature": 2.0},
 }
 PROVENANCE = {"profile": "fixture", "git_commit": "0123abcd", "python": "3.11.7",
               "packages": {"torch": "2.13.0+cpu", "matplotlib": None}}
@@ -95,22 +96,35 @@ def make_fixture_metrics(root: Path) -> Path:
     lat = {"fp32": 0.004, "torch_int8": 0.002, "ort_int8": 0.001, "torch_int8_speedup": 2.0, "ort_int8_speedup": 4.0}
     write_json(t / "quantize/char/bert_timing.json", {"device": "Test CPU", "threads": 2, "seq_len": 32,
                                                       "trained": {"batch_1": lat, "batch_64": lat}})
-    write_json(t / "distill/char_tsv.json", {"teacher": "bert", "granularity": "char", "labels": LABELS,
+    write_json(t / "distill/char_tsv_bert.json", {"teacher": "bert", "granularity": "char", "labels": LABELS,
                                              "splits": {"train": {"rows": 12, "teacher_accuracy": 0.75}},
                                              "logit_format": "%.6f", "header": False})
     reports = {s: classification_report(GOLD, _predictions(3), LABELS, loss=0.8) for s in ("dev", "test")}
-    write_evaluation(t / "students/char/textcnn.json", t / "students/char/textcnn_confusion.csv",
-                     figures / "confusion_char_textcnn.png", reports, {
+    write_evaluation(t / "students/char/textcnn_bert.json", t / "students/char/textcnn_bert_confusion.csv",
+                     figures / "confusion_char_textcnn_bert.png", reports, {
                          "model": "char/textcnn", "teacher": "bert", "teacher_test_accuracy": 0.916667,
                          "student_test_accuracy": reports["test"]["accuracy"], "agreement_with_teacher": 0.833333,
                          "parameters": {"student": 100_000, "teacher": 863_107, "ratio": 8.63107},
                          "size_bytes": {"student": 400_000, "teacher": 3_500_000, "ratio": 8.75},
                          "distill": {"alpha": 0.5, "temperature": 2.0, "best_step": 10, "steps": 20,
                                      "stopped_early": False}})
-    write_json(t / "students/char/textcnn_timing.json", {
+    write_json(t / "students/char/textcnn_bert_timing.json", {
         "device": "Test CPU", "threads": 2, "train_seconds": 12.0, "train_steps": 20,
         "seconds_per_sample": {"batch_1": {"student": 0.0002, "teacher": 0.002, "speedup": 10.0},
                                "batch_64": {"student": 0.00002, "teacher": 0.0004, "speedup": 20.0}}})
+    ens = {s: classification_report(GOLD, _predictions(1), LABELS, loss=0.5) for s in ("dev", "test")}
+    write_evaluation(t / "ensemble.json", t / "ensemble_confusion.csv", figures / "confusion_ensemble.png", ens, {
+        "model": "ensemble", "granularity": "char", "members": ["fasttext_char", "char/bert"],
+        "weights": {"fasttext_char": 0.6, "char/bert": 0.4},
+        "member_test_accuracy": {"fasttext_char": 0.75, "char/bert": 0.666667}})
+    write_json(t / "latency_timing.json", {
+        "device": "Test CPU", "cpu": {"model": "Test CPU", "flags": {"avx2": True, "amx_bf16": False}}, "threads": 1,
+        "titles": 12, "seconds_per_sample": {
+            "fasttext_char": {"batch_1": 0.0001, "batch_64": 0.00002},
+            "char/bert": {"batch_1": 0.004, "batch_64": 0.0005},
+            "quantized/char/bert_int8": {"batch_1": 0.002, "batch_64": 0.0004},
+            "students/char/textcnn_bert": {"batch_1": 0.0002, "batch_64": 0.00003},
+            "ensemble": {"batch_1": 0.005, "batch_64": 0.0006}}})
     sweep = [{"speed": s, "accuracy": a, "avg_exit_layer": e, "exit_layer_counts": {}, "flops_ratio": f,
               "agreement_with_speed_0": g}
              for s, a, e, f, g in ((0.0, 0.916667, 4.0, 1.0, 1.0), (0.5, 0.833333, 2.5, 0.66, 0.916667),
@@ -220,10 +234,13 @@ def test_rebuilding_gives_identical_bytes(fixture_root, built):
 
 def test_timing_changes_only_touch_fenced_blocks(fixture_root, built):
     def slower(d):
-        d["test"]["inference_time_per_sample"] = 0.987654
         d["test"]["feature_load_seconds_uncached"] = 0.55557
 
-    root = edited(fixture_root, "thucnews10/backbones/char/bert_timing.json", slower)
+    def slower_served(d):
+        d["seconds_per_sample"]["char/bert"]["batch_1"] = 0.987654
+
+    root = edited(edited(fixture_root, "thucnews10/backbones/char/bert_timing.json", slower),
+                  "thucnews10/latency_timing.json", slower_served)
     md = build_md(root, prov={**PROVENANCE, "git_commit": "ffff0000"})
     assert md != built[0]
     assert "987.654" in md and "0.5556" in md and "`ffff0000`" in md
@@ -235,7 +252,7 @@ def test_deterministic_part_has_no_times_and_every_quality_table(built):
     assert "<!-- timing -->" not in stable and "<!-- provenance -->" not in stable
     for gone in ("ms/sample", "train_step_time", "cached load s", "git_commit", "ms/record"):
         assert gone not in stable
-    for kept in ("| `fasttext_char` | char |", "| `bert` | mini |", "| `torch_int8` |", "TextCNN (student)",
+    for kept in ("| `fasttext_char` | char |", "| `bert` | mini |", "| `torch_int8` |", "TextCNN ← `bert`",
                  "| Person Name |", "| `albert` | `albert-mini` |"):
         assert kept in stable
 
@@ -317,9 +334,9 @@ def test_quantization_table(built):
 
 def test_textcnn_and_fastbert_tables(built):
     text = section(built[0], "Distillation (TextCNN and FastBERT)")
-    assert row(text, "TextCNN (student)")[:2] == ["TextCNN (student)", "75.00"]
-    assert row(text, "TextCNN (student)")[6:] == ["91.65", "-16.65"]
-    assert row(text, "bert (teacher)")[6] == "94.05"
+    assert row(text, "TextCNN ← `bert`")[:2] == ["TextCNN ← `bert`", "75.00"]
+    assert row(text, "TextCNN ← `bert`")[6:] == ["91.65", "-16.65"]
+    assert row(text, "`bert` (teacher)")[6] == "94.05"
     # our speeds plus the write-up's (0.1, 0.7, 0.8, 0.9 are only in the write-up)
     assert row(text, "0.5")[:7] == ["0.5", "83.33", "2.50", "0.660", "91.67", "93.33", "94.46"]
     assert row(text, "0.7")[1:] == ["not in `fastbert.speeds`", "—", "—", "—", "—", "94.48"]
@@ -335,18 +352,35 @@ def test_timing_that_grows_with_the_batch_is_flagged_not_reported(fixture_root, 
 
     def contradict(d):
         d["seconds_per_sample"]["batch_64"]["student"] = 0.0009  # 4.5x the batch-1 time per sample
-    root = edited(fixture_root, "thucnews10/students/char/textcnn_timing.json", contradict)
+    root = edited(fixture_root, "thucnews10/students/char/textcnn_bert_timing.json", contradict)
     text = section(build(root)[0], "Distillation (TextCNN and FastBERT)")
     assert "Not a result: time per sample grows with the batch size for TextCNN" in text
 
 
-def test_accuracy_latency_lists_every_classifier(built):
+def test_accuracy_latency_marks_the_front_and_the_best_per_budget(built):
     text = section(built[0], "Accuracy vs latency (every classifier)")
-    for label in ("`random_forest`", "`fasttext_char`", "`char/bert`", "`word/bert`", "`char/bert torch_int8`",
-                  "`char/textcnn`", "`speed 0.5`"):
+    for label in ("`fasttext_char`", "`char/bert`", "`quantized/char/bert_int8`", "`students/char/textcnn_bert`",
+                  "`ensemble`"):
         assert label in text
-    assert text.count("| FastBERT |") == 3
+    # fastText (fastest) and char/bert (most accurate, faster than the equally accurate ensemble) are on
+    # the front; the student (less accurate than fastText and slower) and the ensemble are not
+    def by_name(name):
+        rows = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in text.splitlines()
+                if line.startswith("|")]
+        return next(cells for cells in rows if len(cells) > 1 and cells[1] == f"`{name}`")
+    front = {r: by_name(r)[4] for r in ("fasttext_char", "char/bert", "ensemble", "students/char/textcnn_bert")}
+    assert front == {"fasttext_char": "yes", "char/bert": "yes", "ensemble": "", "students/char/textcnn_bert": ""}
+    assert row(text, "≤ 0.1 ms")[1:] == ["`fasttext_char` (83.33 %)", "`fasttext_char` (83.33 %)"]
+    assert row(text, "≤ 1 ms")[1:] == ["`fasttext_char` (83.33 %)", "`char/bert` (91.67 %)"]
     assert text.strip().startswith("<!-- timing -->")
+
+
+def test_ensemble_table(built):
+    text = section(built[0], "Baselines")
+    assert row(text, "`fasttext_char`")[:2] == ["`fasttext_char`", "char"]
+    ens = text[text.index("### Ensemble"):]
+    assert row(ens, "`fasttext_char`") == ["`fasttext_char`", "0.6", "75.00"]
+    assert row(ens, "**ensemble**") == ["**ensemble**", "1.0", "91.67"]
 
 
 def test_cached_and_device_tables(built):

@@ -30,7 +30,7 @@ from torch import nn
 from transformers.modeling_outputs import SequenceClassifierOutput
 
 from zhbench.fit import Evaluation, FitResult, FitSettings, TensorRows, fit
-from zhbench.io import BadInputError, atomic_path
+from zhbench.io import BadInputError, atomic_path, read_json
 
 log = logging.getLogger(__name__)
 
@@ -105,26 +105,54 @@ def write_distill_tsv(teacher_dir: str | os.PathLike, data_dir: str | os.PathLik
     """Run the teacher over each split and write its distill TSV; returns a small summary per split.
 
     The first column holds the processed char tokens (what the TextCNN student reads, whatever the
-    teacher's own tokenizer is); the teacher reads its own input split, row for row the same titles."""
-    from zhbench.encoders import load_encoder
+    teacher's own tokenizer is); the teacher reads its own input, row for row the same titles. A
+    transformer backbone gives its logits; any other classifier (a baseline, the ensemble) its
+    log-probabilities, which are logits up to a constant per row: softmax(· / T) is the same."""
     from zhbench.evaluate import read_split
 
-    teacher, extra = load_teacher(teacher_dir, labels)
-    encoder = load_encoder(teacher_dir, extra)
     summary = {}
     for split in splits:
-        texts, gold_tokens = read_split(Path(data_dir) / STUDENT_GRANULARITY / f"{split}.tsv", len(labels))
-        gold, logits = teacher_logits(teacher, encoder, encoder.input_file(data_dir, split), int(extra["max_len"]),
-                                      len(labels), batch_size, progress)
-        if list(gold) != list(gold_tokens):
-            raise TeacherError(f"{encoder.input_file(data_dir, split)} and the {STUDENT_GRANULARITY} split of "
-                               f"{data_dir} disagree on the labels: they are not the same rows")
+        texts, gold = read_split(Path(data_dir) / STUDENT_GRANULARITY / f"{split}.tsv", len(labels))
+        logits = teacher_split_logits(teacher_dir, data_dir, split, labels, batch_size, progress)
         with atomic_path(out_files[split]) as tmp:
             tmp.write_text(format_distill_rows(texts, gold, logits), encoding="utf-8")
         acc = float((logits.argmax(1).numpy() == np.asarray(gold)).mean())
         summary[split] = {"rows": len(texts), "teacher_accuracy": acc}
         log.info("distill TSV %s: %d rows, teacher accuracy %.4f", out_files[split], len(texts), acc)
     return summary
+
+
+def is_backbone_dir(model_dir: str | os.PathLike) -> bool:
+    """A fine-tuned transformer classifier (save_classifier's dir, no other kind)."""
+    from zhbench.models.backbones import META_FILE
+
+    meta = Path(model_dir) / META_FILE
+    return meta.is_file() and "kind" not in read_json(meta)
+
+
+def teacher_split_logits(teacher_dir, data_dir, split: str, labels: Sequence[str], batch_size: int = 128,
+                         progress: bool = False) -> torch.Tensor:
+    """[N, C] float32 teacher scores of one processed split, in file order."""
+    from zhbench.evaluate import read_split
+
+    if is_backbone_dir(teacher_dir):
+        from zhbench.encoders import load_encoder
+
+        teacher, extra = load_teacher(teacher_dir, labels)
+        encoder = load_encoder(teacher_dir, extra)
+        _, logits = teacher_logits(teacher, encoder, encoder.input_file(data_dir, split), int(extra["max_len"]),
+                                   len(labels), batch_size, progress)
+        return logits
+    from zhbench.predict import ModelLoadError, TextClassifier, load_predictor
+
+    try:
+        predictor, _ = load_predictor(teacher_dir, list(labels))
+    except ModelLoadError as err:
+        raise TeacherError(f"teacher {teacher_dir}: {err}") from err
+    check_label_set(teacher_dir, len(predictor.labels), predictor.labels, labels)
+    titles, _ = read_split(Path(data_dir) / "text" / f"{split}.tsv", len(labels))
+    probs = TextClassifier(predictor).predict_proba(list(titles))
+    return torch.from_numpy(np.log(np.clip(probs, 1e-12, None))).float()
 
 
 @dataclass

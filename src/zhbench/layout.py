@@ -76,3 +76,34 @@ def configured_task(params_file: str | Path = "params.yaml") -> str:
     from zhbench.params import load
 
     return task(load(params_file))
+
+
+def served_models(params: dict) -> list[str]:
+    """Every classifier the pipeline trains that `zhbench serve` can load, named as `--model` takes
+    them (the Random Forest is a pickle: not served). The latency stage times exactly these."""
+    models = [m for m in params["baselines"]["models"] if params["baselines"][m].get("type") != "random_forest"]
+    models += [f"{g}/{b}" for g, names in params["backbones"]["granularities"].items() for b in names]
+    models += [f"quantized/char/{b}_{v}" for b in params["quantize"]["backbones"] for v in ("int8", "onnx")]
+    models += [f"students/char/textcnn_{t}" for t in params["distill"]["teachers"]]
+    return models + ["ensemble"]
+
+
+def model_path(task_name: str, model: str) -> str:
+    """models/<task>/... of a served model name (`char/bert` is a backbone)."""
+    first = model.split("/", 1)[0]
+    return f"models/{task_name}/" + (f"backbones/{model}" if first in GRANULARITIES else model)
+
+
+def test_accuracy(metrics_root: Path, task_name: str, model: str) -> float | None:
+    """A served model's test accuracy from its evaluation's metrics file."""
+    import json
+
+    base = Path(metrics_root) / task_name
+    if model.startswith("quantized/"):  # metrics/<task>/quantize/char/<b>.json holds both int8 forms
+        _, granularity, leaf = model.split("/")
+        backbone, form = leaf.rsplit("_", 1)
+        path, key = base / "quantize" / granularity / f"{backbone}.json", {"int8": "torch_int8", "onnx": "ort_int8"}[form]
+        return json.loads(path.read_text(encoding="utf-8"))["trained"]["test_accuracy"][key] if path.is_file() else None
+    rel = f"backbones/{model}" if model.split("/", 1)[0] in GRANULARITIES else model
+    path = base / f"{rel}.json"
+    return json.loads(path.read_text(encoding="utf-8"))["test"]["accuracy"] if path.is_file() else None

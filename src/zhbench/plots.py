@@ -23,6 +23,7 @@ FAMILY_STYLE = {
     "int8": ("tab:red", "v"),
     "TextCNN": ("tab:green", "D"),
     "FastBERT": ("tab:purple", "^"),
+    "ensemble": ("tab:orange", "*"),
 }
 
 
@@ -96,30 +97,35 @@ class LatencyPoint:
     basis: str         # how the latency was measured (batch size)
 
 
-def plot_accuracy_vs_latency(points: Sequence[LatencyPoint], path: str | os.PathLike) -> Path | None:
-    """Every classifier on one chart: test accuracy against milliseconds per sample (log scale)."""
-    points = [p for p in points if p.latency_ms > 0]
-    if not points:
+def plot_accuracy_vs_latency(panels: dict[str, Sequence[LatencyPoint]], path: str | os.PathLike,
+                             fronts: dict[str, Sequence[LatencyPoint]] | None = None) -> Path | None:
+    """One panel per batch size: test accuracy against milliseconds per sample (log scale), the
+    Pareto front of each panel drawn as a step line."""
+    panels = {k: [p for p in v if p.latency_ms > 0] for k, v in panels.items()}
+    if not any(panels.values()):
         return None
-    fig = _figure(9.0, 5.5)
-    ax = fig.subplots()
-    for family, (color, marker) in FAMILY_STYLE.items():
-        mine = [p for p in points if p.family == family]
-        if not mine:
-            continue
-        ax.scatter([p.latency_ms for p in mine], [p.accuracy for p in mine], color=color, marker=marker, s=36,
-                   label=family, alpha=0.85, zorder=3)
-        if family == "FastBERT":  # the sweep is a curve: join it in speed order
-            ax.plot([p.latency_ms for p in mine], [p.accuracy for p in mine], color=color, lw=1, alpha=0.6)
-        for p in mine:
-            ax.annotate(p.label, (p.latency_ms, p.accuracy), textcoords="offset points", xytext=(4, 3),
-                        fontsize=6, color=color)
-    ax.set_xscale("log")
-    ax.set_xlabel("latency, ms per sample (log scale; see the table for each point's batch size)")
-    ax.set_ylabel("test accuracy")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title("Accuracy vs latency, every classifier (times measured in this run)", fontsize=10)
+    fig = _figure(6.0 * len(panels), 5.5)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, points) in zip(axes, panels.items()):
+        for family, (color, marker) in FAMILY_STYLE.items():
+            mine = [p for p in points if p.family == family]
+            if not mine:
+                continue
+            ax.scatter([p.latency_ms for p in mine], [p.accuracy for p in mine], color=color, marker=marker, s=36,
+                       label=family, alpha=0.85, zorder=3)
+            for p in mine:
+                ax.annotate(p.label, (p.latency_ms, p.accuracy), textcoords="offset points", xytext=(4, 3),
+                            fontsize=6, color=color)
+        front = (fronts or {}).get(title) or []
+        if front:
+            ax.step([p.latency_ms for p in front], [p.accuracy for p in front], where="post", color="black",
+                    lw=1, alpha=0.6, label="Pareto front", zorder=2)
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per sample (log scale)")
+        ax.set_ylabel("test accuracy")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="lower right")
+        ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return save_png(fig, path)
 

@@ -71,6 +71,7 @@ LAZY_LOADERS: dict[str, tuple[str, str]] = {
     "backbone_int8": ("zhbench.quantize", "load_int8_predictor"),  # torch dynamic int8 (torch.load weights_only)
     "onnx_int8": ("zhbench.quantize", "load_onnx_predictor"),      # ONNX Runtime int8
     "textcnn": ("zhbench.distill", "load_textcnn_predictor"),      # distilled TextCNN student (safetensors)
+    "ensemble": ("zhbench.ensemble", "load_ensemble_predictor"),   # weighted members (JSON naming them)
     "linear_ngram": ("zhbench.models.linear_ngram", "load_predictor"),  # TF-IDF n-gram SVM (JSON + safetensors)
 }
 

@@ -28,7 +28,7 @@ from typing import Any, Callable, Union
 
 import yaml
 
-from zhbench import layout, plots
+from zhbench import frontier, layout, plots
 from zhbench.io import read_json
 from zhbench.layout import WRITEUP_DATASET
 
@@ -244,7 +244,27 @@ def section_baselines(inp: ReportInputs) -> Section:
                     pct(per_class[name]["f1"]), per_class[name]["support"]] for name in m["test"]["labels"]]),
             Figure(f"figures/confusion_{model}.png", f"confusion matrix of {model} (test)"),
         ]
+    sec.blocks += _ensemble_blocks(inp)
     return sec
+
+
+def _ensemble_blocks(inp: ReportInputs) -> list:
+    cmd = ([f"metrics/{inp.task}/ensemble.json"], ["ensemble"])
+    m = inp.metrics(inp.task, "ensemble.json")
+    blocks: list = [Heading("Ensemble")]
+    if m is None:
+        return blocks + [not_run("ensemble metrics", *cmd)]
+    rows = [[f"`{member}`", num(m["weights"][member], ".1f"), pct(m["member_test_accuracy"][member])]
+            for member in m["members"]]
+    rows.append(["**ensemble**", "1.0", pct(m["test"]["accuracy"])])
+    return blocks + [
+        Table("tbl-ensemble", ["member", "weight", "test acc %"], rows,
+              caption=f"A weighted average of the members' probabilities; weights (a 0 leaves a member out) chosen "
+                      f"on dev only, where the ensemble reaches {pct(m['dev']['accuracy'])} %. "
+                      f"Test macro-F1 {pct(m['test']['macro']['f1'])} %."),
+        Figure("figures/confusion_ensemble.png", "confusion matrix of the ensemble (test)"),
+        regenerate(*cmd),
+    ]
 
 
 def _identical_to_bert(inp: ReportInputs, granularity: str, names: list[str]) -> list[str]:
@@ -438,7 +458,7 @@ def _quantize_latency_table(name: str, timing: dict) -> Table:
 
 def section_distillation(inp: ReportInputs) -> Section:
     sec = Section("distillation", "Distillation (TextCNN and FastBERT)")
-    sec.blocks.append(Heading("BERT → TextCNN"))
+    sec.blocks.append(Heading("Teacher → TextCNN"))
     sec.blocks += _textcnn_blocks(inp)
     sec.blocks.append(Heading("FastBERT speed sweep"))
     for name in inp.params.get("fastbert", {}).get("backbones", []):
@@ -447,50 +467,56 @@ def section_distillation(inp: ReportInputs) -> Section:
 
 
 def _textcnn_blocks(inp: ReportInputs) -> list:
-    cmd = ([f"metrics/{inp.task}/students/char/textcnn.json"], ["distill_tsv", "train_student"])
-    m = inp.metrics(inp.task, "students", "char", "textcnn.json")
-    tsv = inp.metrics(inp.task, "distill", "char_tsv.json")
-    if m is None and tsv is None:
+    teachers = list(inp.params.get("distill", {}).get("teachers", []))
+    cmd = ([f"metrics/{inp.task}/students/char/textcnn_{t}.json" for t in teachers], ["distill_tsv", "train_student"])
+    found = {t: (inp.metrics(inp.task, "students", "char", f"textcnn_{t}.json"),
+                 inp.metrics(inp.task, "distill", f"char_tsv_{t}.json")) for t in teachers}
+    if not any(m or tsv for m, tsv in found.values()):
         return [not_run("distillation metrics", *cmd)]
     ref = inp.ref(WRITEUP_DATASET, "distill") or {}
-    blocks: list = []
-    if tsv is not None:
-        blocks.append(Table("tbl-distill-tsv", ["split", "rows", "teacher accuracy %"],
-                            [[s, v["rows"], pct(v["teacher_accuracy"])] for s, v in tsv["splits"].items()],
-                            caption=f"Distillation TSV (title, gold label, teacher logits) from teacher "
-                                    f"`{tsv['teacher']}` ({tsv['granularity']})."))
-    if m is None:
-        return blocks + [not_run("TextCNN student metrics", *cmd)]
     r_student, r_teacher = ref.get("textcnn", {}), ref.get("teacher", {})
-    rows = [
-        ["TextCNN (student)", pct(m["student_test_accuracy"]), pct(m["test"]["macro"]["f1"]),
-         num(m["test"].get("loss"), ".4f"), m["parameters"]["student"], mb(m["size_bytes"]["student"]),
-         pct(r_student.get("test_accuracy")), delta_pp(m["student_test_accuracy"], r_student.get("test_accuracy"))],
-        [f"{m['teacher']} (teacher)", pct(m["teacher_test_accuracy"]), "—", "—", m["parameters"]["teacher"],
-         mb(m["size_bytes"]["teacher"]), pct(r_teacher.get("test_accuracy")),
-         delta_pp(m["teacher_test_accuracy"], r_teacher.get("test_accuracy"))],
-    ]
-    d = m["distill"]
-    blocks += [
-        Table("tbl-textcnn", ["model", "test acc %", "test macro-F1 %", "test loss", "parameters", "size MiB",
-                              "write-up test acc %", "Δ vs write-up (pp)"], rows,
-              caption=f"Ours: {ours_line(inp.profile, inp.variant)}; loss = {d['alpha']}·CE(gold) + "
-                      f"{1 - d['alpha']:g}·T²·KL at T = {d['temperature']}, best step {d['best_step']} of "
-                      f"{d['steps']}; student agrees with the teacher on {pct(m['agreement_with_teacher'])} % of test "
-                      f"titles; {m['parameters']['ratio']:.1f}× fewer parameters. Our teacher is the from-scratch "
-                      f"mini backbone, the write-up's a fine-tuned bert-base. Write-up: {ref.get('source', '')}."),
-        Figure("figures/confusion_char_textcnn.png", "confusion matrix of the TextCNN student (test)"),
-    ]
-    timing = inp.metrics(inp.task, "students", "char", "textcnn_timing.json")
-    if timing:
-        lat = timing["seconds_per_sample"]
-        blocks.append(Fenced("timing", [Table(
-            "tbl-textcnn-latency", ["batch", "TextCNN ms/sample", "teacher ms/sample", "speed-up ×"],
-            [[b.replace("batch_", ""), num(1000 * v["student"], ".3f"), num(1000 * v["teacher"], ".3f"),
-              num(v["speedup"], ".1f")] for b, v in lat.items()],
-            caption=f"Measured on {timing.get('device', '?')}, {timing.get('threads', '?')} threads; training took "
-                    f"{duration(timing.get('train_seconds'))} for {timing.get('train_steps', '?')} steps."
-                    + batching_warning({b: {"TextCNN": v["student"], "teacher": v["teacher"]} for b, v in lat.items()}))]))
+    rows, blocks, notes = [], [], []
+    for t, (m, tsv) in found.items():
+        if m is None:
+            rows.append([f"TextCNN ← `{t}`", "not run", "—", "—", "—", "—", "—", "—"])
+            continue
+        d = m["distill"]
+        rows.append([f"TextCNN ← `{t}`", pct(m["student_test_accuracy"]), pct(m["test"]["macro"]["f1"]),
+                     num(m["test"].get("loss"), ".4f"), m["parameters"]["student"], mb(m["size_bytes"]["student"]),
+                     pct(r_student.get("test_accuracy")),
+                     delta_pp(m["student_test_accuracy"], r_student.get("test_accuracy"))])
+        rows.append([f"`{m['teacher']}` (teacher)", pct(m["teacher_test_accuracy"]), "—", "—",
+                     m["parameters"]["teacher"] if m["parameters"]["teacher"] is not None else "—",
+                     mb(m["size_bytes"]["teacher"]), pct(r_teacher.get("test_accuracy")) if t == "bert" else "—",
+                     delta_pp(m["teacher_test_accuracy"], r_teacher.get("test_accuracy")) if t == "bert" else "—"])
+        notes.append(f"← `{t}`: best step {d['best_step']} of {d['steps']}, agrees with its teacher on "
+                     f"{pct(m['agreement_with_teacher'])} % of test titles")
+    alpha, temperature = inp.params.get("distill", {}).get("alpha"), inp.params.get("distill", {}).get("temperature")
+    blocks.append(Table(
+        "tbl-textcnn", ["model", "test acc %", "test macro-F1 %", "test loss", "parameters", "size MiB",
+                        "write-up test acc %", "Δ vs write-up (pp)"], rows,
+        caption=f"Ours: {ours_line(inp.profile, inp.variant)}; one student per teacher, loss = {alpha}·CE(gold) + "
+                f"(1 − {alpha})·T²·KL at T = {temperature} ({'; '.join(notes)}). A transformer teacher gives its "
+                "logits, any other its log-probabilities. Our teachers are from-scratch mini backbones and the "
+                "models of this run, the write-up's a fine-tuned bert-base. "
+                f"Write-up: {ref.get('source', '')}."))
+    for t, (m, _) in found.items():
+        if m is not None:
+            blocks.append(Figure(f"figures/confusion_char_textcnn_{t}.png",
+                                 f"confusion matrix of the TextCNN student of `{t}` (test)"))
+    for t in teachers:
+        timing = inp.metrics(inp.task, "students", "char", f"textcnn_{t}_timing.json")
+        if timing:
+            lat = timing["seconds_per_sample"]
+            blocks.append(Fenced("timing", [Table(
+                f"tbl-textcnn-latency-{t}", ["batch", "TextCNN ms/sample", f"`{t}` ms/sample", "speed-up ×"],
+                [[b.replace("batch_", ""), num(1000 * v["student"], ".3f"), num(1000 * v["teacher"], ".3f"),
+                  num(v["speedup"], ".1f")] for b, v in lat.items()],
+                caption=f"Student of `{t}`: measured on {timing.get('device', '?')}, {timing.get('threads', '?')} "
+                        f"threads; training took {duration(timing.get('train_seconds'))} for "
+                        f"{timing.get('train_steps', '?')} steps."
+                        + batching_warning({b: {"TextCNN": v["student"], "teacher": v["teacher"]}
+                                            for b, v in lat.items()}))]))
     return blocks + [regenerate(*cmd)]
 
 
@@ -567,68 +593,76 @@ def _speedup(timing: dict | None, speed: float) -> float | None:
     return None if key is None else timing.get("speedup_over_speed_0", {}).get(key)
 
 
-def latency_points(inp: ReportInputs) -> list[tuple[plots.LatencyPoint, str]]:
-    """(point, source file) for every classifier with both a test accuracy and a measured latency."""
-    out = []
-    for model in inp.params["baselines"]["models"]:
-        m, t = inp.metrics(inp.task, f"{model}.json"), inp.metrics(inp.task, f"{model}_timing.json")
-        if m and t:
-            out.append((plots.LatencyPoint("baseline", model, t["predict_ms_per_sample"]["test"],
-                                           m["test"]["accuracy"], "whole test split in one call"),
-                        f"{model}_timing.json"))
-    for granularity, names in backbone_names(inp).items():
-        for name in names:
-            m = inp.metrics(inp.task, "backbones", granularity, f"{name}.json")
-            t = inp.metrics(inp.task, "backbones", granularity, f"{name}_timing.json")
-            if m and t:
-                out.append((plots.LatencyPoint(f"backbone ({granularity})", f"{granularity}/{name}",
-                                               1000 * t["test"]["inference_time_per_sample"], m["test"]["accuracy"],
-                                               f"batch {t.get('batch_size', '?')}"),
-                            f"backbones/{granularity}/{name}_timing.json"))
-    for name in inp.params.get("quantize", {}).get("backbones", []):
-        m = inp.metrics(inp.task, "quantize", "char", f"{name}.json")
-        t = inp.metrics(inp.task, "quantize", "char", f"{name}_timing.json")
-        if m and t and "batch_1" in t.get("trained", {}):
-            for variant in ("fp32", "torch_int8", "ort_int8"):
-                out.append((plots.LatencyPoint("int8" if variant != "fp32" else "backbone (char)",
-                                               f"char/{name} {variant}", 1000 * t["trained"]["batch_1"][variant],
-                                               m["trained"]["test_accuracy"][variant], "batch 1"),
-                            f"quantize/char/{name}_timing.json"))
-    m = inp.metrics(inp.task, "students", "char", "textcnn.json")
-    t = inp.metrics(inp.task, "students", "char", "textcnn_timing.json")
-    if m and t and "batch_1" in t.get("seconds_per_sample", {}):
-        out.append((plots.LatencyPoint("TextCNN", "char/textcnn", 1000 * t["seconds_per_sample"]["batch_1"]["student"],
-                                       m["student_test_accuracy"], "batch 1"), "students/char/textcnn_timing.json"))
-    for name in inp.params.get("fastbert", {}).get("backbones", []):
-        m = inp.metrics(inp.task, "fastbert", "char", f"{name}.json")
-        t = inp.metrics(inp.task, "fastbert", "char", f"{name}_timing.json")
-        if m and t:
-            for r in m["sweep"]:
-                key = _speed_key(t, r["speed"])
-                if key is not None:
-                    out.append((plots.LatencyPoint("FastBERT", f"speed {float(r['speed']):g}",
-                                                   1000 * t["time_per_record"][key], r["accuracy"], "batch 1"),
-                                f"fastbert/char/{name}_timing.json"))
-    return out
+def _family(model: str) -> str:
+    first = model.split("/", 1)[0]
+    if first in layout.GRANULARITIES:
+        return f"backbone ({first})"
+    return {"quantized": "int8", "students": "TextCNN", "ensemble": "ensemble"}.get(first, "baseline")
+
+
+def frontier_points(inp: ReportInputs) -> tuple[dict[str, list], dict | None]:
+    """{batch: [(plots.LatencyPoint, frontier.Point)]} from the latency stage's one measurement of
+    every served model, with each model's test accuracy from its evaluation; and the timing record."""
+    t = inp.metrics(inp.task, "latency_timing.json")
+    if not t:
+        return {}, None
+    points: dict[str, list] = {}
+    for model, per_batch in t["seconds_per_sample"].items():
+        acc = layout.test_accuracy(inp.metrics_dir, inp.task, model)
+        if acc is None:
+            continue
+        for batch, seconds in per_batch.items():
+            ms = 1000 * seconds
+            points.setdefault(batch, []).append((plots.LatencyPoint(_family(model), model, ms, acc, batch),
+                                                 frontier.Point(model, acc, ms)))
+    return points, t
 
 
 def section_accuracy_latency(inp: ReportInputs) -> Section:
     sec = Section("accuracy-latency", "Accuracy vs latency (every classifier)")
-    points = latency_points(inp)
+    cmd = ([f"metrics/{inp.task}/latency_timing.json"], ["latency"])
+    points, t = frontier_points(inp)
     if not points:
-        sec.blocks.append("**Not run yet:** no classifier has both a metrics file and a `*_timing.json`; run "
-                          f"`make run` or `{DVC} repro`.")
+        sec.blocks.append(not_run("latency measurement", *cmd))
         return sec
+    fronts = {b: frontier.pareto_front([f for _, f in pts]) for b, pts in points.items()}
+    names = sorted({f.name for pts in points.values() for _, f in pts})
+    by = {b: {f.name: f for _, f in pts} for b, pts in points.items()}
+    batches = sorted(points, key=lambda b: int(b.replace("batch_", "")))
+    rows = []
+    for name in sorted(names, key=lambda n: -by[batches[0]][n].accuracy if n in by[batches[0]] else 0):
+        row = [_family(name), f"`{name}`", pct(next(by[b][name].accuracy for b in batches if name in by[b]))]
+        for b in batches:
+            f = by[b].get(name)
+            row += [num(f.ms, ".3f") if f else "—", "yes" if f and f in fronts[b] else ""]
+        rows.append(row)
+    header = ["family", "classifier", "test acc %"]
+    for b in batches:
+        header += [f"ms/sample {b.replace('_', ' ')}", f"on the front ({b.replace('_', ' ')})"]
+    budget_rows = []
+    for budget in frontier.BUDGETS_MS:
+        cells = [f"≤ {budget:g} ms"]
+        for b in batches:
+            best = frontier.best_within([f for _, f in points[b]], budget)
+            cells.append(f"`{best.name}` ({pct(best.accuracy)} %)" if best else "none")
+        budget_rows.append(cells)
     if inp.figures_dir is not None:
-        plots.plot_accuracy_vs_latency([p for p, _ in points], inp.figures_dir / "accuracy_vs_latency.png")
-    rows = [[p.family, f"`{p.label}`", pct(p.accuracy), num(p.latency_ms, ".3f"), p.basis, f"`{src}`"]
-            for p, src in points]
+        plots.plot_accuracy_vs_latency(
+            {b.replace("_", " "): [p for p, _ in points[b]] for b in batches}, inp.figures_dir / "accuracy_vs_latency.png",
+            {b.replace("_", " "): [next(p for p, f in points[b] if f == front) for front in fronts[b]] for b in batches})
+    cpu = t.get("cpu", {})
+    flags = ", ".join(k for k, v in (cpu.get("flags") or {}).items() if v) or "?"
     sec.blocks.append(Fenced("timing", [
-        Table("tbl-latency", ["family", "classifier", "test acc %", "ms/sample", "measured at", "timing file"], rows,
-              caption="Test accuracy (quality metrics) against latency measured in this run on this machine; "
-                      "the batch size differs by stage, so compare within a column of equal `measured at`."),
-        Figure("figures/accuracy_vs_latency.png", "test accuracy against latency for every classifier"),
+        Table("tbl-latency", header, rows,
+              caption=f"Every served classifier timed by the latency stage, side by side and alone on "
+                      f"{t.get('device', '?')} ({flags}), {t.get('threads', '?')} thread(s), raw test titles through "
+                      "the service's own segmentation; each keeps its fastest batch. A classifier is on the front "
+                      "when no other is both as accurate and as fast. Test accuracy comes from its evaluation."),
+        Table("tbl-latency-budget", ["latency budget per title"] + [f"best at {b.replace('_', ' ')}" for b in batches],
+              budget_rows, caption="The most accurate classifier within each budget, by this run's measurement."),
+        Figure("figures/accuracy_vs_latency.png", "test accuracy against latency for every classifier, with the Pareto front"),
     ]))
+    sec.blocks.append(regenerate(*cmd))
     return sec
 
 

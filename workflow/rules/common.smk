@@ -78,9 +78,18 @@ def report_inputs(wildcards):
             s=["", "_timing"],
         ),
         "distill": [
-            f"metrics/{TASK}/distill/char_tsv.json",
-            f"metrics/{TASK}/students/char/textcnn.json",
-            f"metrics/{TASK}/students/char/textcnn_timing.json",
+            f"metrics/{TASK}/{f}_{t}{s}.json"
+            for t in config["distill"]["teachers"]
+            for f, s in (
+                ("distill/char_tsv", ""),
+                ("students/char/textcnn", ""),
+                ("students/char/textcnn", "_timing"),
+            )
+        ],
+        "ensemble": [
+            f"metrics/{TASK}/ensemble.json",
+            f"metrics/{TASK}/ensemble_timing.json",
+            f"metrics/{TASK}/latency_timing.json",
         ],
         "fastbert": expand(
             f"metrics/{TASK}/fastbert/char/{{b}}{{s}}.json",
@@ -106,7 +115,11 @@ def report_inputs(wildcards):
             for g, names in config["backbones"]["granularities"].items()
             for b in names
         ]
-        + ["reports/figures/confusion_char_textcnn.png"],
+        + [
+            f"reports/figures/confusion_char_textcnn_{t}.png"
+            for t in config["distill"]["teachers"]
+        ]
+        + ["reports/figures/confusion_ensemble.png"],
         "references": "config/references.yaml",
         "script": "workflow/scripts/report.py",
         "code": code_deps("workflow/scripts/report.py"),

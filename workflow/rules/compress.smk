@@ -34,17 +34,29 @@ rule quantize:
         " --timing {output.timing} --log-file {log}"
 
 
+def teacher_dir(name):
+    """A distillation teacher's dir: the ensemble, a baseline by name, a backbone as <g>/<name>, or
+    (the write-ups' BERT -> TextCNN) a bare backbone name at char granularity."""
+    if name == "ensemble":
+        return f"models/{TASK}/ensemble"
+    if name in config["baselines"]["models"]:
+        return f"models/{TASK}/{name}"
+    return f"models/{TASK}/backbones/" + (name if "/" in name else f"char/{name}")
+
+
 rule distill_tsv:
     input:
         data=f"data/processed/{TASK}",
-        teacher=lambda w: f"{TEACHERS}/{config['distill']['teacher']}",
+        teacher=lambda w: teacher_dir(w.teacher),
         script="workflow/scripts/distill_tsv.py",
         code=code_deps("workflow/scripts/distill_tsv.py"),
     output:
-        tsv=directory("data/processed/distill/char"),
-        summary=f"metrics/{TASK}/distill/char_tsv.json",
+        tsv=directory(f"data/processed/distill/{TASK}/char/{{teacher}}"),
+        summary=f"metrics/{TASK}/distill/char_tsv_{{teacher}}.json",
     log:
-        "logs/distill_tsv/char.log",
+        "logs/distill_tsv/char_{teacher}.log",
+    wildcard_constraints:
+        teacher="|".join(config["distill"]["teachers"]),
     conda:
         "../envs/zhbench.yaml"
     threads: lambda w: config["distill"]["threads"]
@@ -52,9 +64,7 @@ rule distill_tsv:
         mem_mb=3000,
         runtime=60,
     params:
-        tracked=tracked(
-            "seed", "distill.teacher", "distill.threads", "distill.teacher_batch_size"
-        ),
+        tracked=tracked("seed", "distill.threads", "distill.teacher_batch_size"),
     shell:
         "workflow/python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
         " --granularity char --out {output.tsv} --summary {output.summary} --log-file {log}"
@@ -63,19 +73,21 @@ rule distill_tsv:
 rule train_student:
     input:
         data=f"data/processed/{TASK}",
-        distill="data/processed/distill/char",
-        teacher=lambda w: f"{TEACHERS}/{config['distill']['teacher']}",
+        distill=f"data/processed/distill/{TASK}/char/{{teacher}}",
+        teacher=lambda w: teacher_dir(w.teacher),
         vocab=f"models/{TASK}/vocab/char",
         script="workflow/scripts/train_student.py",
         code=code_deps("workflow/scripts/train_student.py"),
     output:
-        model=directory(f"models/{TASK}/students/char/textcnn"),
-        metrics=f"metrics/{TASK}/students/char/textcnn.json",
-        confusion=f"metrics/{TASK}/students/char/textcnn_confusion.csv",
-        figure="reports/figures/confusion_char_textcnn.png",
-        timing=f"metrics/{TASK}/students/char/textcnn_timing.json",
+        model=directory(f"models/{TASK}/students/char/textcnn_{{teacher}}"),
+        metrics=f"metrics/{TASK}/students/char/textcnn_{{teacher}}.json",
+        confusion=f"metrics/{TASK}/students/char/textcnn_{{teacher}}_confusion.csv",
+        figure="reports/figures/confusion_char_textcnn_{teacher}.png",
+        timing=f"metrics/{TASK}/students/char/textcnn_{{teacher}}_timing.json",
     log:
-        "logs/train_student/char_textcnn.log",
+        "logs/train_student/char_textcnn_{teacher}.log",
+    wildcard_constraints:
+        teacher="|".join(config["distill"]["teachers"]),
     conda:
         "../envs/zhbench.yaml"
     threads: lambda w: config["distill"]["train"]["threads"]

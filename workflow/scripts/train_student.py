@@ -15,7 +15,7 @@ import torch
 from zhbench import params as P
 from zhbench import stage
 from zhbench.data.thucnews import read_labels
-from zhbench.evaluate import classification_report, write_evaluation, write_timing
+from zhbench.evaluate import classification_report, read_split, write_evaluation, write_timing
 from zhbench.runtime import seed_everything, set_threads
 
 
@@ -39,6 +39,30 @@ def dir_bytes(path: Path, names) -> int:
     return sum((path / n).stat().st_size for n in names if (path / n).is_file())
 
 
+def model_bytes(model_dir: Path) -> int:
+    """Bytes on disk of a model dir; for an ensemble, of its members' dirs."""
+    from zhbench.ensemble import META_FILE, member_dir
+    from zhbench.io import read_json
+
+    meta = read_json(model_dir / META_FILE) if (model_dir / META_FILE).is_file() else {}
+    dirs = ([member_dir(model_dir.parent, m["model"]) for m in meta["members"] if m["weight"] > 0]
+            if meta.get("kind") == "ensemble" else [model_dir])
+    return sum(p.stat().st_size for d in dirs for p in d.rglob("*") if p.is_file())
+
+
+def served_teacher(model_dir: Path, labels: list[str]):
+    """A non-transformer teacher (a baseline, the ensemble) as the service loads it."""
+    from zhbench.distill import TeacherError, check_label_set
+    from zhbench.predict import ModelLoadError, TextClassifier, load_predictor
+
+    try:
+        predictor, _ = load_predictor(model_dir, labels)
+    except ModelLoadError as err:
+        raise TeacherError(f"teacher {model_dir}: {err}") from err
+    check_label_set(model_dir, len(predictor.labels), predictor.labels, labels)
+    return TextClassifier(predictor)
+
+
 def run(args, params):
     from zhbench import distill as D
     from zhbench.models.backbones import count_parameters
@@ -56,7 +80,12 @@ def run(args, params):
     set_threads(cfg.threads)
 
     labels = read_labels(Path(args.data) / "labels.txt")
-    teacher, teacher_extra = D.load_teacher(args.teacher, labels)  # missing / other label set -> TeacherError
+    teacher_dir = Path(args.teacher)
+    backbone_teacher = D.is_backbone_dir(teacher_dir)
+    if backbone_teacher:
+        teacher, teacher_extra = D.load_teacher(teacher_dir, labels)  # missing / other label set -> TeacherError
+    else:
+        teacher, teacher_extra = served_teacher(teacher_dir, labels), {}
     # The student reads the project's char vocabulary, whatever tokenizer the teacher has.
     tokenizer_file = Path(args.vocab) / "tokenizer.json"
     splits = {s: D.read_distill_tsv(Path(args.distill) / f"{s}_distill.tsv", len(labels)) for s in ("train", "dev", "test")}
@@ -71,7 +100,7 @@ def run(args, params):
                              progress=not args.no_progress)
 
     extra = {"model": "textcnn", "granularity": args.granularity, "labels": labels, "max_len": cfg.max_len,
-             "teacher": teacher_extra.get("backbone", Path(args.teacher).name), "distill": asdict(cfg),
+             "teacher": teacher_extra.get("backbone", teacher_dir.name), "distill": asdict(cfg),
              "best_step": result.best_step, "steps": result.steps, "stopped_early": result.stopped_early}
     save_textcnn(student, args.out, extra, tokenizer_file)
     student, _ = load_textcnn(args.out)  # score what is on disk
@@ -82,16 +111,19 @@ def run(args, params):
         loss = float(torch.nn.functional.cross_entropy(logits, splits[split].labels))
         reports[split] = classification_report(splits[split].labels.numpy(), logits.argmax(1).numpy(), labels, loss)
     teacher_test = splits["test"].teacher_logits.argmax(1)
-    n_student, n_teacher = count_parameters(student), count_parameters(teacher)
+    n_student = count_parameters(student)
+    n_teacher = count_parameters(teacher) if backbone_teacher else None  # a baseline or ensemble has no torch graph
     size_student = dir_bytes(Path(args.out), ["model.safetensors"])
-    size_teacher = dir_bytes(Path(args.teacher), ["model.safetensors", "head.safetensors"])
+    size_teacher = (dir_bytes(teacher_dir, ["model.safetensors", "head.safetensors"]) if backbone_teacher
+                    else model_bytes(teacher_dir))
     write_evaluation(args.metrics, args.confusion_csv, args.confusion_png, reports, {
         "model": f"{args.granularity}/textcnn",
         "teacher": extra["teacher"],
         "teacher_test_accuracy": float((teacher_test == splits["test"].labels).float().mean()),
         "student_test_accuracy": reports["test"]["accuracy"],
         "agreement_with_teacher": float((D.predict_student(student, ids["test"]).argmax(1) == teacher_test).float().mean()),
-        "parameters": {"student": n_student, "teacher": n_teacher, "ratio": n_teacher / n_student},
+        "parameters": {"student": n_student, "teacher": n_teacher,
+                       "ratio": n_teacher / n_student if n_teacher else None},
         "size_bytes": {"student": size_student, "teacher": size_teacher, "ratio": size_teacher / size_student},
         "distill": {"alpha": cfg.alpha, "temperature": cfg.temperature, "best_step": result.best_step,
                     "steps": result.steps, "stopped_early": result.stopped_early},
@@ -100,10 +132,17 @@ def run(args, params):
     # latency of both, same rows, same run; the teacher reads its own encoding (its max_len)
     timing_rows = int(section.get("timing_rows", 256))
     s_ids = ids["test"][:timing_rows]
-    t_encoder = load_encoder(args.teacher, teacher_extra)
-    t_rows = encode_split(t_encoder, t_encoder.input_file(args.data, "test"), int(teacher_extra["max_len"]),
-                          len(labels), t_encoder.granularity).subset(range(len(s_ids)))
-    t_ids, t_mask = t_rows.input_ids, t_rows.attention_mask
+    if backbone_teacher:
+        t_encoder = load_encoder(args.teacher, teacher_extra)
+        t_rows = encode_split(t_encoder, t_encoder.input_file(args.data, "test"), int(teacher_extra["max_len"]),
+                              len(labels), t_encoder.granularity).subset(range(len(s_ids)))
+        t_ids, t_mask = t_rows.input_ids, t_rows.attention_mask
+    else:  # a served model's own path: raw titles in, its segmentation included in the time
+        titles = read_split(Path(args.data) / "text" / "test.tsv", len(labels))[0][:len(s_ids)]
+        t_ids = torch.arange(len(titles))[:, None]
+        t_mask = torch.ones_like(t_ids)
+        served = teacher
+        teacher = lambda i, m: served.predict_proba([titles[j] for j in i[:, 0].tolist()])  # noqa: E731
     latency = {}
     for bs in (1, 64):
         st = time_per_sample(lambda i, m: student(i), s_ids, (s_ids != 0).long(), bs, max_seconds=10)
@@ -112,9 +151,8 @@ def run(args, params):
     write_timing(args.timing, {"device": device_name(), "threads": torch.get_num_threads(),
                                "train_seconds": result.timing["train_total_time"], "train_steps": result.steps,
                                "seconds_per_sample": latency})
-    stage.log.info("student test acc %.4f (teacher %.4f), %.1fx fewer parameters, latency %s",
-                   reports["test"]["accuracy"], float((teacher_test == splits["test"].labels).float().mean()),
-                   n_teacher / n_student, latency)
+    stage.log.info("student test acc %.4f (teacher %s: %.4f), latency %s", reports["test"]["accuracy"],
+                   extra["teacher"], float((teacher_test == splits["test"].labels).float().mean()), latency)
 
 
 if __name__ == "__main__":
