@@ -32,6 +32,7 @@ PARAMS = {
     "ner": {"variants": ["cluener", "pd1998-devtest"]},
     "pair": {"backbones": ["albert", "bert"]},
     "distill": {"teachers": ["bert"], "alpha": 0.5, "temperature": 2.0},
+    "pretrain": {"families": ["bert", "albert"], "steps": 3, "batch_size": 8, "max_len": 32},
 }
 PROVENANCE = {"profile": "fixture", "git_commit": "0123abcd", "python": "3.11.7",
               "packages": {"torch": "2.13.0+cpu", "matplotlib": None}}
@@ -82,6 +83,15 @@ def make_fixture_metrics(root: Path) -> Path:
                                              "3,1.500000,0.500000\n4,1.000000,0.700000\n")
             write_text(curves / "eval.csv", "step,train_loss,train_acc,val_loss,val_acc\n"
                                             "2,2.000000,0.300000,2.100000,0.250000\n4,1.000000,0.700000,1.200000,0.600000\n")
+    for family, (token, sentence, loss) in (("bert", (0.25, {"nsp_eval_acc": 0.5}, 6.5)),
+                                            ("albert", (0.125, {"sop_eval_acc": 0.75}, 7.0))):
+        write_json(t / f"pretrain/{family}.json", {
+            "backbone": family, "objective": f"{family} objective", "steps": 3, "loss_eval": loss,
+            "mlm_eval_acc": token, **sentence, "untrained": {"loss_eval": 8.0}})
+        write_json(t / f"pretrain/{family}_timing.json", {"device": "Test CPU", "precision": "fp32",
+                                                           "train_step_time": 0.05, "train_total_time": 2.0})
+        _evaluation(m, f"thucnews10/backbones/pretrained-char/{family}.json",
+                    figures / f"confusion_pretrained-char_{family}.png", 0, {"model": family, "size": "mini"})
     write_json(t / "quantize/char/bert.json", {
         "model": "char/bert", "backbone": "bert", "granularity": "char",
         "trained": {"size": "mini", "test_rows": 12,
@@ -221,7 +231,8 @@ def edited(root: Path, rel: str, edit) -> Path:
 def test_sections_come_in_the_issue_order(built):
     md, _ = built
     titles = re.findall(r"^## (.*)$", md, re.M)
-    assert titles == ["Dataset statistics", "Baselines", "Backbones (char and word)", "Quantization (dynamic int8)",
+    assert titles == ["Dataset statistics", "Baselines", "Backbones (char and word)",
+                      "Self-supervised pre-training (write-up 002's MLM/SOP table)", "Quantization (dynamic int8)",
                       "Distillation (TextCNN and FastBERT)", "Accuracy vs latency (every classifier)",
                       "Cached vs uncached feature loading", "Device speed", "NER (BERT+CRF)",
                       "LCQMC sentence-pair matching", "Environment provenance"]
@@ -312,6 +323,20 @@ def test_backbone_tables_and_identical_to_bert_note(built):
     assert "`roberta` reproduce `bert`'s char-level numbers exactly" in text
     assert "`albert` reproduce" not in text
     assert "figures/curves_char_albert.png" in text and "figures/confusion_word_bert.png" in text
+
+
+def test_pretraining_tables_put_each_objective_beside_albert_zh_and_scratch_beside_pretrained(built):
+    md, _ = built
+    text = section(md, "Self-supervised pre-training (write-up 002's MLM/SOP table)")
+    assert row(text, "`bert`")[:7] == ["`bert`", "bert objective", "25.00 (MLM)", "50.00 (NSP)", "6.500", "8.000", "3"]
+    assert row(text, "`albert`")[3] == "75.00 (SOP)"
+    assert row(text, "albert_zh_base") == ["albert_zh_base", "79.10", "99.00", "6", "1.01"]
+    # from scratch char/bert gets 1 of 12 test rows wrong, the pretrained-here one none
+    side_by_side = text.split("starting weights only")[1]
+    assert row(side_by_side, "`bert`") == ["`bert`", "83.33", "91.67", "91.67", "100.00", "+8.33"]
+    assert "pretrained-char-level backbones" not in md
+    assert "50.0 ms" in text and "50.0 ms" not in section(R.deterministic_part(md), "Self-supervised pre-training "
+                                                                                      "(write-up 002's MLM/SOP table)")
 
 
 def test_granularity_table_pairs_ours_with_the_write_up_analogue(built):

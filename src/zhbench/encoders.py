@@ -26,6 +26,7 @@ from zhbench.preprocess import TEXT_DIR
 from zhbench.text import segment
 
 VOCAB_FILE = "tokenizer.json"
+PRETRAIN_EXPORT = "pretrain.json"  # what the pretrain stage writes beside its checkpoint
 # Every file a tokenizer may be saved as (the project vocabulary: tokenizer.json only).
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
                    "vocab.txt", "spiece.model")
@@ -117,6 +118,9 @@ def training_encoder(family: str, granularity: str, pretrained: str | None, voca
     """The encoder a backbone trains with: its checkpoint's tokenizer when it starts from a
     pretrained checkpoint (a vocabulary that is not the checkpoint's would point every id at an
     unrelated embedding row), else the project's vocabulary."""
+    if pretrained and (Path(pretrained) / PRETRAIN_EXPORT).is_file():
+        # pre-trained here (the pretrain stage) over the project's own vocabulary: read as it was
+        return VocabEncoder(Path(pretrained) / VOCAB_FILE, granularity)
     if pretrained:
         return CheckpointEncoder.load(family, pretrained, granularity)
     return VocabEncoder(Path(vocab_dir) / VOCAB_FILE, granularity)

@@ -420,7 +420,8 @@ def _step(step_model, model, data, index, s: FitSettings, device, precision, sca
         loss_sum += value * len(part)
         batch_loss = value if len(parts) == 1 else batch_loss + value * len(part) / len(index)
         logits = None if isinstance(out, torch.Tensor) else getattr(out, "logits", None)
-        if logits is not None and "labels" in batch:
+        # A train accuracy for sequence classifiers (one label per row), not for token-level outputs.
+        if logits is not None and "labels" in batch and logits.dim() == 2 and batch["labels"].dim() == 1:
             correct += (logits.argmax(dim=-1) == batch["labels"]).sum().item()
             has_acc = True
     if scaler is not None:

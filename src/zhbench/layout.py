@@ -78,11 +78,24 @@ def configured_task(params_file: str | Path = "params.yaml") -> str:
     return task(load(params_file))
 
 
+PRETRAINED_HERE = "pretrained-char"  # the backbones fine-tuned from the pretrain stage's checkpoints
+
+
+def backbone_runs(params: dict) -> dict[str, list[str]]:
+    """{setting: backbones}: each granularity's from-scratch (or hub-checkpoint) backbones, and the
+    families fine-tuned from their own pre-training, under models/<task>/backbones/<setting>/."""
+    runs = {g: list(names) for g, names in params["backbones"]["granularities"].items()}
+    families = list((params.get("pretrain") or {}).get("families") or [])
+    if families:
+        runs[PRETRAINED_HERE] = families
+    return runs
+
+
 def served_models(params: dict) -> list[str]:
     """Every classifier the pipeline trains that `zhbench serve` can load, named as `--model` takes
     them (the Random Forest is a pickle: not served). The latency stage times exactly these."""
     models = [m for m in params["baselines"]["models"] if params["baselines"][m].get("type") != "random_forest"]
-    models += [f"{g}/{b}" for g, names in params["backbones"]["granularities"].items() for b in names]
+    models += [f"{g}/{b}" for g, names in backbone_runs(params).items() for b in names]
     models += [f"quantized/char/{b}_{v}" for b in params["quantize"]["backbones"] for v in ("int8", "onnx")]
     models += [f"students/char/textcnn_{t}" for t in params["distill"]["teachers"]]
     return models + ["ensemble"]
@@ -91,7 +104,7 @@ def served_models(params: dict) -> list[str]:
 def model_path(task_name: str, model: str) -> str:
     """models/<task>/... of a served model name (`char/bert` is a backbone)."""
     first = model.split("/", 1)[0]
-    return f"models/{task_name}/" + (f"backbones/{model}" if first in GRANULARITIES else model)
+    return f"models/{task_name}/" + (f"backbones/{model}" if first in (*GRANULARITIES, PRETRAINED_HERE) else model)
 
 
 def test_accuracy(metrics_root: Path, task_name: str, model: str) -> float | None:
@@ -104,6 +117,6 @@ def test_accuracy(metrics_root: Path, task_name: str, model: str) -> float | Non
         backbone, form = leaf.rsplit("_", 1)
         path, key = base / "quantize" / granularity / f"{backbone}.json", {"int8": "torch_int8", "onnx": "ort_int8"}[form]
         return json.loads(path.read_text(encoding="utf-8"))["trained"]["test_accuracy"][key] if path.is_file() else None
-    rel = f"backbones/{model}" if model.split("/", 1)[0] in GRANULARITIES else model
+    rel = f"backbones/{model}" if model.split("/", 1)[0] in (*GRANULARITIES, PRETRAINED_HERE) else model
     path = base / f"{rel}.json"
     return json.loads(path.read_text(encoding="utf-8"))["test"]["accuracy"] if path.is_file() else None

@@ -82,6 +82,72 @@ rule train_backbone:
         " --timing {output.timing} --log-file {log}"
 
 
+rule pretrain:
+    input:
+        corpus="data/processed/corpus",
+        vocab=f"models/{TASK}/vocab/char",
+        script="workflow/scripts/pretrain.py",
+        code=code_deps("workflow/scripts/pretrain.py"),
+    output:
+        model=directory(f"models/{TASK}/pretrained/{{backbone}}"),
+        metrics=f"metrics/{TASK}/pretrain/{{backbone}}.json",
+        timing=f"metrics/{TASK}/pretrain/{{backbone}}_timing.json",
+    log:
+        "logs/pretrain/{backbone}.log",
+    wildcard_constraints:
+        backbone="|".join(BACKBONES),
+    conda:
+        "../envs/zhbench.yaml"
+    threads: lambda w: config["pretrain"]["threads"]
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        tracked=tracked("seed", "pretrain"),
+    shell:
+        "workflow/python {input.script} --params params.yaml --backbone {wildcards.backbone}"
+        " --corpus {input.corpus} --vocab {input.vocab} --out {output.model} --metrics {output.metrics}"
+        " --timing {output.timing} --log-file {log}"
+
+
+# The "pretrained here" rows: each family fine-tuned from its own pretrain stage's checkpoint, with
+# the settings of its from-scratch char run, so the two rows differ in their starting weights only.
+rule train_backbone_pretrained:
+    input:
+        data=f"data/processed/{TASK}",
+        vocab=f"models/{TASK}/vocab/char",
+        pretrained=f"models/{TASK}/pretrained/{{backbone}}",
+        script="workflow/scripts/train_backbone.py",
+        code=code_deps("workflow/scripts/train_backbone.py"),
+    output:
+        model=directory(f"models/{TASK}/backbones/pretrained-char/{{backbone}}"),
+        curves=directory(f"metrics/{TASK}/curves/pretrained-char/{{backbone}}"),
+        timing=f"metrics/{TASK}/backbones/pretrained-char/{{backbone}}_train_timing.json",
+    log:
+        "logs/train_backbone/pretrained-char/{backbone}.log",
+    wildcard_constraints:
+        backbone="|".join(BACKBONES),
+    conda:
+        "../envs/zhbench.yaml"
+    threads: lambda w: config["backbones"]["train"]["threads"]
+    resources:
+        mem_mb=3000,
+        runtime=240,
+    params:
+        tracked=tracked(
+            "seed",
+            "backbones.size",
+            "backbones.dropout",
+            "backbones.train",
+            "backbones.{backbone}",
+        ),
+    shell:
+        "workflow/python {input.script} --params params.yaml --backbone {wildcards.backbone}"
+        " --granularity char --pretrained {input.pretrained} --data {input.data} --vocab {input.vocab}"
+        " --cache data/processed/features --out {output.model} --curves {output.curves}"
+        " --timing {output.timing} --log-file {log}"
+
+
 rule evaluate_backbone:
     input:
         data=f"data/processed/{TASK}",
@@ -96,7 +162,7 @@ rule evaluate_backbone:
     log:
         "logs/evaluate_backbone/{granularity}/{backbone}.log",
     wildcard_constraints:
-        granularity="char|word",
+        granularity="char|word|pretrained-char",
         backbone="|".join(BACKBONES),
     conda:
         "../envs/zhbench.yaml"

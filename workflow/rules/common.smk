@@ -63,7 +63,7 @@ def report_inputs(wildcards):
         ),
         "backbones": [
             f"metrics/{TASK}/backbones/{g}/{b}{s}.json"
-            for g, names in config["backbones"]["granularities"].items()
+            for g, names in layout.backbone_runs(config).items()
             for b in names
             for s in ("", "_timing", "_train_timing")
         ],
@@ -86,6 +86,11 @@ def report_inputs(wildcards):
                 ("students/char/textcnn", "_timing"),
             )
         ],
+        "pretrain": expand(
+            f"metrics/{TASK}/pretrain/{{b}}{{s}}.json",
+            b=(config.get("pretrain") or {}).get("families") or [],
+            s=["", "_timing"],
+        ),
         "ensemble": [
             f"metrics/{TASK}/ensemble.json",
             f"metrics/{TASK}/ensemble_timing.json",
@@ -106,13 +111,13 @@ def report_inputs(wildcards):
         ),
         "curves": [
             f"metrics/{TASK}/curves/{g}/{b}"
-            for g, names in config["backbones"]["granularities"].items()
+            for g, names in layout.backbone_runs(config).items()
             for b in names
         ],
         "figures": [f"reports/figures/confusion_{m}.png" for m in baselines]
         + [
             f"reports/figures/confusion_{g}_{b}.png"
-            for g, names in config["backbones"]["granularities"].items()
+            for g, names in layout.backbone_runs(config).items()
             for b in names
         ]
         + [
@@ -130,7 +135,7 @@ def report_figures():
     """PNGs the report stage draws itself (the evaluate stages draw the confusion matrices)."""
     curves = [
         f"reports/figures/curves_{g}_{b}.png"
-        for g, names in config["backbones"]["granularities"].items()
+        for g, names in layout.backbone_runs(config).items()
         for b in names
     ]
     fastbert = [

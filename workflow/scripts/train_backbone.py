@@ -35,6 +35,8 @@ def build_parser():
     p.add_argument("--vocab", required=True,
                    help="project vocabulary dir holding tokenizer.json (build_vocab output); a backbone with a "
                         "pretrained checkpoint encodes with the checkpoint's own tokenizer instead")
+    p.add_argument("--pretrained", help="start from this checkpoint dir instead of the params' `pretrained:` "
+                                         "(the pretrain stage's output, for the pretrained-here rows)")
     p.add_argument("--cache", required=True, help="feature cache directory (safetensors files keyed by input hashes)")
     p.add_argument("--out", required=True, help="checkpoint directory to write (replaced atomically)")
     p.add_argument("--curves", required=True, help="directory for training curves train.csv / eval.csv (DVC plots)")
@@ -80,6 +82,8 @@ def train_and_save(args, params, rank: int):
 
     seed = int(P.section(params, "seed"))
     settings = backbone_settings(P.section(params, "backbones"), args.backbone, args.granularity, seed)
+    if args.pretrained:
+        settings.pretrained = args.pretrained
     cfg = settings.train
     seed_everything(seed)
     set_threads(cfg.threads)
@@ -95,8 +99,12 @@ def train_and_save(args, params, rank: int):
                               max_positions=settings.max_len if settings.pretrained else max(128, settings.max_len),
                               pretrained=settings.pretrained,
                               overrides=settings.overrides)
-    if settings.pretrained:
-        check_vocab_fits(backbone.config, encoder.tokenizer)  # one clear error, before any training
+    embeddings = backbone.get_input_embeddings().num_embeddings
+    if encoder.vocab_size > embeddings:  # one clear error, before any training
+        raise ValueError(f"{args.backbone}: the tokenizer has {encoder.vocab_size} entries, the checkpoint embeds "
+                         f"{embeddings}: they do not belong together")
+    if settings.pretrained and encoder.kind == "checkpoint":
+        check_vocab_fits(backbone.config, encoder.tokenizer)
     loaded = {}
     for split in ("train", "dev"):
         loaded[split] = load_features(encoder.input_file(data, split), encoder, settings.max_len,

@@ -44,6 +44,21 @@ OBJECTIVES: dict[str, type[Objective]] = {
 }
 
 
+# What each family learns from (the report's "objective" column).
+DESCRIPTIONS: dict[str, str] = {
+    "bert": "MLM, static masks + NSP",
+    "roberta": "dynamic whole-word MLM",
+    "macbert": "MLM as correction (similar chars) + SOP",
+    "mengzi": "whole-word MLM + POS tagging",
+    "ernie": "knowledge (entity/phrase) masking + NSP",
+    "albert": "n-gram MLM + SOP",
+    "electra": "replaced-token detection",
+    "xlnet": "permutation LM",
+    "t5": "span corruption",
+    "nezha": "whole-word MLM",
+}
+
+
 def objective_for(family: str, tokenizer: Tokenizer, max_len: int = 128, **options: Any) -> Objective:
     """The pre-training objective of `family` over the shared tokenizer; `options` are the
     family's own (mlm_probability, BERT's mask_seed, MacBERT's similar_k, ELECTRA's
