@@ -68,6 +68,9 @@ def _test_titles(project: Path) -> tuple[list[str], list[int], list[str]]:
                                    "quantized/char/bert_int8", "quantized/char/bert_onnx"])
 def test_served_answers_equal_the_evaluation_and_a_reload(project, model):
     texts, gold, labels = _test_titles(project)
+    if model.startswith("quantized"):
+        quantized = read_json(project / "metrics/thucnews10/quantize/char/bert.json")["trained"]
+        texts, gold = texts[:quantized["test_rows"]], gold[:quantized["test_rows"]]  # quantize.max_test_rows
     model_dir = project / "models/thucnews10" / model
     first, second = (TextClassifier(load_predictor(model_dir, labels)[0]) for _ in range(2))
     probs = first.predict_proba(texts)
@@ -75,9 +78,8 @@ def test_served_answers_equal_the_evaluation_and_a_reload(project, model):
     matrix = np.zeros((len(labels), len(labels)), dtype=int)
     np.add.at(matrix, (gold, probs.argmax(1)), 1)
     if model.startswith("quantized"):
-        record = read_json(project / "metrics/thucnews10/quantize/char/bert.json")["trained"]["test_accuracy"]
         key = "torch_int8" if model.endswith("int8") else "ort_int8"
-        assert np.trace(matrix) / len(texts) == pytest.approx(record[key], abs=1e-6)
+        assert np.trace(matrix) / len(texts) == pytest.approx(quantized["test_accuracy"][key], abs=1e-6)
     else:
         record = read_json(project / f"metrics/thucnews10/{model}.json")["test"]
         assert matrix.tolist() == record["confusion_matrix"]
