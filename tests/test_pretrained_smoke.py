@@ -34,7 +34,7 @@ def test_every_stage_ran_from_the_checkpoints(project):
     m = project / "metrics"
     expected = [m / f"thucnews10/backbones/char/{f}.json" for f in FAMILIES] + [
         m / "thucnews10/backbones/word/bert.json", m / "thucnews10/quantize/char/bert.json",
-        m / "thucnews10/distill/char_tsv.json", m / "thucnews10/students/char/textcnn.json",
+        m / "thucnews10/distill/char_tsv_bert.json", m / "thucnews10/students/char/textcnn_ensemble.json",
         m / "thucnews10/fastbert/char/bert.json", m / "thucnews10/cache/bert.json",
         m / "ner/cluener.json", m / "lcqmc/albert.json", m / "lcqmc/bert.json"]
     assert [p for p in expected if not p.is_file()] == []
