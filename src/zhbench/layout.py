@@ -79,6 +79,18 @@ def configured_task(params_file: str | Path = "params.yaml") -> str:
 
 
 PRETRAINED_HERE = "pretrained-char"  # the backbones fine-tuned from the pretrain stage's checkpoints
+HERE = "here"  # a `pretrained:` value: the pretrain stage's checkpoint of that family
+
+
+def pretrained_dir(task_name: str, family: str) -> str:
+    """Where the pretrain stage writes a family's checkpoint (hub layout)."""
+    return f"models/{task_name}/pretrained/{family}"
+
+
+def pretrained_source(value: str | None, family: str, task_name: str) -> str | None:
+    """A `pretrained:` setting as a checkpoint source: `here` names the pretrain stage's checkpoint
+    of `family` (NER and LCQMC fine-tune from the classification task's pre-trained bert/albert)."""
+    return pretrained_dir(task_name, family) if value == HERE else value
 
 
 def backbone_runs(params: dict) -> dict[str, list[str]]:

@@ -89,7 +89,7 @@ rule pretrain:
         script="workflow/scripts/pretrain.py",
         code=code_deps("workflow/scripts/pretrain.py"),
     output:
-        model=directory(f"models/{TASK}/pretrained/{{backbone}}"),
+        model=directory(layout.pretrained_dir(TASK, "{backbone}")),
         metrics=f"metrics/{TASK}/pretrain/{{backbone}}.json",
         timing=f"metrics/{TASK}/pretrain/{{backbone}}_timing.json",
     log:
@@ -116,7 +116,7 @@ rule train_backbone_pretrained:
     input:
         data=f"data/processed/{TASK}",
         vocab=f"models/{TASK}/vocab/char",
-        pretrained=f"models/{TASK}/pretrained/{{backbone}}",
+        pretrained=layout.pretrained_dir(TASK, "{backbone}"),
         script="workflow/scripts/train_backbone.py",
         code=code_deps("workflow/scripts/train_backbone.py"),
     output:

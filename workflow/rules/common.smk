@@ -35,10 +35,12 @@ def tracked(*keys):
     return resolve
 
 
-def checkpoint_input(source):
+def checkpoint_input(source, family=None):
     """The pretrained checkpoint a stage starts from, as an input when it is a file: a directory
-    of this project (models/..., made by a stage) or any local directory; a hub id is none.
+    of this project (models/..., made by a stage; `here`: the pretrain stage's checkpoint of
+    `family`) or any local directory; a hub id is none.
     """
+    source = layout.pretrained_source(source, family, TASK)
     if source and str(source).startswith("models/"):
         return [source]
     local = local_checkpoint(source)

@@ -48,7 +48,10 @@ rule train_ner:
         pretrained=lambda w: checkpoint_input(
             (config["ner"].get("per_variant") or {})
             .get(w.variant, {})
-            .get("pretrained", config["ner"].get("pretrained"))
+            .get("pretrained", config["ner"].get("pretrained")),
+            (config["ner"].get("per_variant") or {})
+            .get(w.variant, {})
+            .get("backbone", config["ner"].get("backbone", "bert")),
         ),
         script="workflow/scripts/train_ner.py",
         code=code_deps("workflow/scripts/train_ner.py"),
@@ -110,7 +113,8 @@ rule train_pair:
         pretrained=lambda w: checkpoint_input(
             (config["pair"].get("per_backbone") or {})
             .get(w.backbone, {})
-            .get("pretrained", config["pair"].get("pretrained"))
+            .get("pretrained", config["pair"].get("pretrained")),
+            w.backbone,
         ),
         script="workflow/scripts/train_pair.py",
         code=code_deps("workflow/scripts/train_pair.py"),

@@ -77,7 +77,7 @@ def run(args, params):
 
 
 def train_and_save(args, params, rank: int):
-    from zhbench.models.backbones import SequenceClassifier, build_backbone, write_classifier
+    from zhbench.models.backbones import MINI_POSITIONS, SequenceClassifier, build_backbone, write_classifier
     from zhbench.models.checkpoint_tokenizer import check_vocab_fits
 
     seed = int(P.section(params, "seed"))
@@ -95,8 +95,8 @@ def train_and_save(args, params, rank: int):
     # Seed again right before building, so initial weights do not depend on what ran before.
     torch.manual_seed(seed)
     backbone = build_backbone(args.backbone, size=settings.size, vocab_size=encoder.vocab_size,
-                              # from scratch, a table of 128 positions; a checkpoint brings its own
-                              max_positions=settings.max_len if settings.pretrained else max(128, settings.max_len),
+                              # from scratch, MINI_POSITIONS positions at least; a checkpoint brings its own
+                              max_positions=settings.max_len if settings.pretrained else max(MINI_POSITIONS, settings.max_len),
                               pretrained=settings.pretrained,
                               overrides=settings.overrides)
     embeddings = backbone.get_input_embeddings().num_embeddings

@@ -10,6 +10,7 @@ import json
 import sys
 from dataclasses import asdict
 
+from zhbench import layout
 from zhbench import params as P
 from zhbench import stage
 from zhbench.data.ner import tag_set
@@ -33,7 +34,8 @@ def build_parser():
 
 def run(args, params):
     variant = get_variant(args.variant)
-    cfg, on_nested = resolve_config(P.section(params, "ner"), variant.name, int(P.section(params, "seed")))
+    cfg, on_nested = resolve_config(P.section(params, "ner"), variant.name, int(P.section(params, "seed")),
+                                     layout.task(params))
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
 

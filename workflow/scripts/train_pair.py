@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 
+from zhbench import layout
 from zhbench import params as P
 from zhbench import stage
 from zhbench.data.lcqmc import read_pairs
@@ -28,7 +29,7 @@ def build_parser():
 
 def run(args, params):
     section = P.section(params, "pair")
-    cfg = resolve_config(section, args.backbone, int(P.section(params, "seed")))
+    cfg = resolve_config(section, args.backbone, int(P.section(params, "seed")), layout.task(params))
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
     pairs = read_pairs(args.train)

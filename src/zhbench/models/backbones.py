@@ -140,6 +140,7 @@ BASE_POSITIONS = {"ernie": 2048}  # the rest: 512
 # of the compact-BERT grid of Turc et al. (2019, "Well-Read Students Learn Better"): ~0.8M encoder
 # parameters, about 4x cheaper per step than their 256-wide BERT-mini, and still 4 layers deep so
 # FastBERT has exits to choose from. Override via `overrides` (hidden_size, num_hidden_layers, ...).
+MINI_POSITIONS = 128  # a from-scratch mini backbone's position table: its max_len, at least this
 MINI_SHAPE = dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=2, intermediate_size=512)
 
 # Canonical (BERT) names -> the native config attribute, where a family spells it differently.

@@ -26,7 +26,7 @@ from torch import nn
 from transformers import PretrainedConfig, PreTrainedTokenizerFast
 
 from zhbench.io import atomic_dir, write_json
-from zhbench.models.backbones import build_config, family_of
+from zhbench.models.backbones import MINI_POSITIONS, build_config, family_of
 from zhbench.pretrain.corpus import Example, Sentence, encode_documents, pack
 from zhbench.pretrain.masking import IGNORE, Corruption
 from zhbench.text.vocab import CLS, MASK, PAD, SEP, SPECIAL_TOKENS, UNK
@@ -111,8 +111,10 @@ class Objective:
         )
 
     def config(self, overrides: dict[str, Any] | None = None) -> PretrainedConfig:
-        """The family's mini config over this vocabulary (models.backbones.build_config)."""
-        return build_config(self.family, "mini", self.vocab_size, self.max_len, overrides)
+        """The family's mini config over this vocabulary (models.backbones.build_config), with the
+        position table a from-scratch mini backbone gets (MINI_POSITIONS), so that fine-tuning
+        from the export starts from the same architecture and reaches the same lengths."""
+        return build_config(self.family, "mini", self.vocab_size, max(MINI_POSITIONS, self.max_len), overrides)
 
     def build_model(self, overrides: dict[str, Any] | None = None) -> nn.Module:
         """The pre-training model, randomly initialised: seed torch first."""
