@@ -11,24 +11,29 @@ import yaml
 from helpers import ROOT
 from zhbench import layout
 from zhbench import params as P
-from zhbench.ner import resolve_config as ner_config
-from zhbench.pair import resolve_config as pair_config
 
 
 def default_params() -> dict:
     return P.load(ROOT / "params.yaml")
 
 
-def test_here_names_the_tasks_pretrained_checkpoint_of_the_backbone():
+def test_here_names_the_tasks_pretrained_checkpoint_while_the_family_is_pretrained():
     params = default_params()
-    ner = {**params["ner"], "pretrained": "here"}
-    cfg, _ = ner_config(ner, "cluener", 0, "mytitles")
-    assert cfg.pretrained == "models/mytitles/pretrained/bert"
-    pair = {**params["pair"], "per_backbone": {"albert": {"pretrained": "here"}}}
-    assert pair_config(pair, "albert", 0, "thucnews10").pretrained == "models/thucnews10/pretrained/albert"
-    assert pair_config(pair, "bert", 0, "thucnews10").pretrained is None
-    with pytest.raises(ValueError, match="needs the task"):
-        ner_config(ner, "cluener", 0)
+    params["data"]["name"] = "mytitles"
+    params["data"]["path"] = "my-titles.csv"
+    assert layout.pretrained_source("here", "bert", params) == "models/mytitles/pretrained/bert"
+    assert layout.pretrained_source("hfl/chinese-macbert-base", "macbert", params) == "hfl/chinese-macbert-base"
+    params["pretrain"]["families"] = ["bert"]
+    assert layout.pretrained_source("here", "albert", params) is None  # pre-training off for albert: from scratch
+
+
+def test_the_report_names_what_a_model_started_from(tmp_path):
+    from zhbench.encoders import PRETRAIN_EXPORT, starting_point
+
+    (tmp_path / PRETRAIN_EXPORT).write_text("{}", encoding="utf-8")
+    assert starting_point(str(tmp_path), "bert", "mini") == "bert-mini, pre-trained here"
+    assert starting_point(None, "albert", "mini") == "albert-mini"
+    assert starting_point("voidful/albert_chinese_base", "albert", "base") == "voidful/albert_chinese_base"
 
 
 def test_pretraining_off_leaves_only_the_granularities():
@@ -44,6 +49,7 @@ def test_the_dag_pretrains_before_fine_tuning_ner_and_lcqmc_from_here(tmp_path):
         subprocess.run(["cp", "-r", str(src), str(tmp_path / name)], check=True)
     params = default_params()
     params["ner"]["pretrained"] = "here"
+    params["pair"]["pretrained"] = None
     params["pair"]["per_backbone"] = {"albert": {"pretrained": "here"}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--forceall", "metrics/ner/cluener.json",

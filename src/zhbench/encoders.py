@@ -126,6 +126,14 @@ def training_encoder(family: str, granularity: str, pretrained: str | None, voca
     return VocabEncoder(Path(vocab_dir) / VOCAB_FILE, granularity)
 
 
+def starting_point(pretrained: str | None, family: str, size: str) -> str:
+    """What a model was fine-tuned from, as the report names it: a hub id or directory, the
+    pretrain stage's checkpoint ("bert-mini, pre-trained here"), or random weights ("bert-mini")."""
+    if pretrained and (Path(pretrained) / PRETRAIN_EXPORT).is_file():
+        return f"{family}-{size}, pre-trained here"
+    return str(pretrained) if pretrained else f"{family}-{size}"
+
+
 def load_encoder(model_dir: str | os.PathLike, meta: dict):
     """The encoder a model dir was trained with, from the `encoder` record save() wrote into its
     metadata (a dir without one holds the project vocabulary's tokenizer.json)."""

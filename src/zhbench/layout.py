@@ -87,17 +87,25 @@ def pretrained_dir(task_name: str, family: str) -> str:
     return f"models/{task_name}/pretrained/{family}"
 
 
-def pretrained_source(value: str | None, family: str, task_name: str) -> str | None:
-    """A `pretrained:` setting as a checkpoint source: `here` names the pretrain stage's checkpoint
-    of `family` (NER and LCQMC fine-tune from the classification task's pre-trained bert/albert)."""
-    return pretrained_dir(task_name, family) if value == HERE else value
+def pretrained_source(value: str | None, family: str, params: dict) -> str | None:
+    """A `pretrained:` setting as a checkpoint source. `here` is the pretrain stage's checkpoint of
+    `family` (NER and LCQMC fine-tune from the task's pre-trained bert/albert) while that family
+    is pre-trained, and from scratch (None) once `pretrain.families` leaves it out: that list is
+    the one switch that turns pre-training off."""
+    if value != HERE:
+        return value
+    return pretrained_dir(task(params), family) if family in pretrain_families(params) else None
+
+
+def pretrain_families(params: dict) -> list[str]:
+    return list((params.get("pretrain") or {}).get("families") or [])
 
 
 def backbone_runs(params: dict) -> dict[str, list[str]]:
     """{setting: backbones}: each granularity's from-scratch (or hub-checkpoint) backbones, and the
     families fine-tuned from their own pre-training, under models/<task>/backbones/<setting>/."""
     runs = {g: list(names) for g, names in params["backbones"]["granularities"].items()}
-    families = list((params.get("pretrain") or {}).get("families") or [])
+    families = pretrain_families(params)
     if families:
         runs[PRETRAINED_HERE] = families
     return runs

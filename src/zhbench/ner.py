@@ -11,7 +11,6 @@ lenient BIO decoding joins `B-X .. | I-X ..` across the seam.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -25,8 +24,8 @@ from tqdm.auto import tqdm
 
 from zhbench.data.ner import (CLUENER_DISPLAY, CLUENER_TYPES, PD1998_DISPLAY, PD1998_TYPES, Sentence,
                               read_cluener, read_pd1998)
-from zhbench import layout
 from zhbench.devices import device_name
+from zhbench.encoders import starting_point
 from zhbench.fit import FitResult, FitSettings, fit
 from zhbench.models.crf_tagger import CrfTagger
 from zhbench.text.vocab import CLS, SEP, UNK, build_wordlevel
@@ -335,7 +334,7 @@ def ner_metrics(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]
 
 def describe_model(cfg: NerConfig) -> str:
     """The write-up's model name: bert-base-chinese+CRF for the paper profile, bert-mini+CRF here."""
-    return f"{cfg.pretrained or f'{cfg.backbone}-{cfg.size}'}+CRF"
+    return f"{starting_point(cfg.pretrained, cfg.backbone, cfg.size)}+CRF"
 
 
 
@@ -345,22 +344,17 @@ def describe_model(cfg: NerConfig) -> str:
 STAGE_KEYS = ("variants", "per_variant", "on_nested_span", "max_eval_sentences")
 
 
-def resolve_config(section: dict, variant: str, seed: int, task: str | None = None) -> tuple[NerConfig, str]:
+def resolve_config(section: dict, variant: str, seed: int) -> tuple[NerConfig, str]:
     """(NerConfig, on_nested_span) for one variant from the params.yaml `ner:` section.
 
     The section holds NerConfig fields as shared defaults, plus `variants` (the list the workflow
-    runs), `on_nested_span` (error | keep_outer) and `per_variant.<variant>` (fields to override).
-    `pretrained: here` is the pretrain stage's checkpoint of the backbone, in `task`'s models."""
+    runs), `on_nested_span` (error | keep_outer) and `per_variant.<variant>` (fields to override)."""
     get_variant(variant)
     shared = {k: v for k, v in section.items() if k not in STAGE_KEYS}
     own = dict((section.get("per_variant") or {}).get(variant) or {})
     on_nested = own.pop("on_nested_span", section.get("on_nested_span", "error"))
     own.pop("max_eval_sentences", None)
     cfg = NerConfig.from_dict({**shared, **own, "seed": seed})
-    if cfg.pretrained == layout.HERE:
-        if task is None:
-            raise ValueError("params ner.pretrained: here needs the task whose pretrain stage made the checkpoint")
-        cfg = dataclasses.replace(cfg, pretrained=layout.pretrained_source(cfg.pretrained, cfg.backbone, task))
     return cfg, on_nested
 
 

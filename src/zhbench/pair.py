@@ -10,7 +10,6 @@ the 8,802 dev pairs (the 238,766-pair train split is not obtainable) and scores 
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -23,7 +22,6 @@ import torch.nn.functional as F
 from tokenizers import Tokenizer
 from tqdm.auto import tqdm
 
-from zhbench import layout
 from zhbench.data.lcqmc import Pair
 from zhbench.devices import device_name
 from zhbench.fit import FitResult, FitSettings, fit
@@ -73,7 +71,7 @@ class PairConfig:
         return cfg
 
 
-def resolve_config(section: dict, backbone: str, seed: int, task: str | None = None) -> PairConfig:
+def resolve_config(section: dict, backbone: str, seed: int) -> PairConfig:
     """The params.yaml `pair:` section: PairConfig fields as shared defaults, `variant`, `backbones`
     (the list the workflow runs), `max_eval_pairs` (evaluate stage only: first N evaluation pairs,
     null = all; smoke only) and `per_backbone.<name>` (fields to override for one backbone)."""
@@ -83,12 +81,7 @@ def resolve_config(section: dict, backbone: str, seed: int, task: str | None = N
     shared = {k: v for k, v in section.items() if k not in ("variant", "backbones", "per_backbone", "max_eval_pairs")}
     own = dict((section.get("per_backbone") or {}).get(backbone) or {})
     own.pop("max_eval_pairs", None)
-    cfg = PairConfig.from_dict({**shared, **own, "backbone": backbone, "seed": seed})
-    if cfg.pretrained == layout.HERE:  # the pretrain stage's checkpoint of this backbone
-        if task is None:
-            raise ValueError("params pair.pretrained: here needs the task whose pretrain stage made the checkpoint")
-        cfg = dataclasses.replace(cfg, pretrained=layout.pretrained_source(cfg.pretrained, backbone, task))
-    return cfg
+    return PairConfig.from_dict({**shared, **own, "backbone": backbone, "seed": seed})
 
 
 # --- vocabulary and encoding ------------------------------------------------------------------------

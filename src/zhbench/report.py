@@ -315,7 +315,8 @@ def section_backbones(inp: ReportInputs) -> Section:
                   ["backbone", "size", "parameters", "dev acc %", "test acc %", "test loss", "write-up test acc %",
                    "write-up test loss", "Δ vs write-up (pp)"], rows,
                   caption=f"Ours: {ours_line(inp.profile, inp.variant)}, `{granularity}` tokens, `{size}` backbones "
-                          f"trained from scratch on our vocabulary (no pretraining). {ref_note}"),
+                          f"trained from random weights on our vocabulary, or fine-tuned from the checkpoint `pretrained:` "
+                          f"names (the pre-training section holds those pre-trained here). {ref_note}"),
         ]
         same = _identical_to_bert(inp, granularity, names)
         if same:
@@ -843,9 +844,9 @@ def section_ner(inp: ReportInputs) -> Section:
         Table("tbl-ner", ["variant", "train → eval split", "train sentences", "eval sentences", "precision %",
                           "recall %", "F1 %", "loss", "write-up P / R / F1 %", "write-up loss", "Δ F1 (pp)"], rows,
               caption=f"Entity-level micro scores (the write-up's valid_acc / valid_recall / valid_f1). Ours: profile "
-                      f"`{inp.profile}`, model `{first['model']}`, {first['epochs']} epoch(s), a from-scratch mini "
-                      "encoder; the write-up fine-tunes bert-base-chinese for 5 epochs. `pd1998-devtest` is People's "
-                      "Daily **1998**, trained on its dev split and scored on its test split; the write-up's is "
+                      f"`{inp.profile}`, model `{first['model']}`, {first['epochs']} epoch(s) (the model names "
+                      "what the encoder started from); the write-up fine-tunes bert-base-chinese for 5 epochs. "
+                      "`pd1998-devtest` is People's Daily **1998**, trained on its dev split and scored on its test split; the write-up's is "
                       "People's Daily **2014** (229k training sentences). Losses are on different scales (ours: mean "
                       "CRF NLL per window)."),
     ]
@@ -896,8 +897,8 @@ def section_lcqmc(inp: ReportInputs) -> Section:
         Table("tbl-lcqmc", ["backbone", "model", "dataset variant", "train → eval split", "train pairs", "global step",
                             "eval acc %", "eval loss", "train loss", "write-up acc %", "write-up eval loss",
                             "Δ acc (pp)"], rows,
-              caption=f"Ours: profile `{inp.profile}`; from-scratch mini backbones trained on LCQMC's dev split and "
-                      f"scored on its test split. Write-up: {ref.get('source', '')}, 3,749 steps, pretrained "
+              caption=f"Ours: profile `{inp.profile}`; backbones (the model column names what each started from) "
+                      f"trained on LCQMC's dev split and scored on its test split. Write-up: {ref.get('source', '')}, 3,749 steps, pretrained "
                       "checkpoints."),
         Table("tbl-lcqmc-published", ["model", "dev acc %", "test acc %"],
               [[r["model"], num(r["dev"], ".1f"), num(r["test"], ".1f")] for r in published.get("rows", [])],

@@ -40,7 +40,7 @@ def checkpoint_input(source, family=None):
     of this project (models/..., made by a stage; `here`: the pretrain stage's checkpoint of
     `family`) or any local directory; a hub id is none.
     """
-    source = layout.pretrained_source(source, family, TASK)
+    source = layout.pretrained_source(source, family, config)
     if source and str(source).startswith("models/"):
         return [source]
     local = local_checkpoint(source)

@@ -11,6 +11,7 @@ import sys
 from zhbench import params as P
 from zhbench import stage
 from zhbench.data.lcqmc import read_pairs
+from zhbench.encoders import starting_point
 from zhbench.io import read_json, write_json
 from zhbench.pair import evaluate, load_pair_model
 from zhbench.runtime import seed_everything, set_threads
@@ -41,7 +42,7 @@ def run(args, params):
         pairs = pairs[:cap]
     scores, _, valid_timing = evaluate(model, pairs, encoder, cfg.max_len, cfg.eval_batch_size,
                                        progress=not args.no_progress)
-    model_name = cfg.pretrained or f"{cfg.backbone}-{cfg.size}"
+    model_name = starting_point(cfg.pretrained, cfg.backbone, cfg.size)
     metrics = {"variant": summary["variant"], "backbone": cfg.backbone, "model": model_name,
                "train_split": summary["train_split"], "eval_split": "test",
                "global_step": summary["global_step"], "epochs": summary["epochs_run"],

@@ -6,6 +6,7 @@ config, training summary) and the tokenizer; the measured times go to --timing, 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import asdict
@@ -34,8 +35,8 @@ def build_parser():
 
 def run(args, params):
     variant = get_variant(args.variant)
-    cfg, on_nested = resolve_config(P.section(params, "ner"), variant.name, int(P.section(params, "seed")),
-                                     layout.task(params))
+    cfg, on_nested = resolve_config(P.section(params, "ner"), variant.name, int(P.section(params, "seed")))
+    cfg = dataclasses.replace(cfg, pretrained=layout.pretrained_source(cfg.pretrained, cfg.backbone, params))
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
 

@@ -6,6 +6,7 @@ model dir atomically: classifier/ (backbone + head), tokenizer.json (char vocabu
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from zhbench import layout
@@ -29,7 +30,8 @@ def build_parser():
 
 def run(args, params):
     section = P.section(params, "pair")
-    cfg = resolve_config(section, args.backbone, int(P.section(params, "seed")), layout.task(params))
+    cfg = resolve_config(section, args.backbone, int(P.section(params, "seed")))
+    cfg = dataclasses.replace(cfg, pretrained=layout.pretrained_source(cfg.pretrained, args.backbone, params))
     seed_everything(cfg.seed)
     set_threads(cfg.threads)
     pairs = read_pairs(args.train)
