@@ -3,7 +3,7 @@ speed, measured side by side in one run. No data or checkpoint is needed: token 
 from a seeded generator, so the run fits the device machine's bare image (torch + transformers).
 
 For BERT at mini and base size (the write-up's bert-base-chinese shape, 21,128-token vocabulary),
-batch 32 x 128 (write-up 003's max_len at batch 32), it trains `--steps` optimizer steps per
+batch 128 x 32 tokens (write-up 003: batch 128, titles padded to 32), it trains `--steps` optimizer steps per
 precision (fp32, bf16, fp16 with GradScaler) on the GPU, and the same steps in fp32 on the CPU
 for the small model, then reports per setting: step time, tokens/s, the loss before and after,
 and model FLOPs utilisation (6 x parameters x tokens per step, over the GPU's dense bf16 peak).
@@ -63,8 +63,8 @@ def run_one(size: str, device: str, precision: str, steps: int, batch: int, leng
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=30, help="optimizer steps per setting (the first is warm-up)")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--length", type=int, default=128)
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--length", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="JSON file for the results")
     a = p.parse_args()
