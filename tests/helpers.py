@@ -185,6 +185,7 @@ def make_own_data_project(dest: Path) -> Path:
     params["baselines"]["models"] = ["fasttext_char", "linear_ngram"]
     params["cache_timing"]["backbones"] = ["bert"]
     params["pretrain"]["families"] = ["bert"]
+    params["ensemble"]["members"] = ["linear_ngram", "char/bert"]
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
     run([sys.executable, "-m", "zhbench.cli", "dag", "export-dvc"], cwd=dest)
     run(["git", "-c", "user.name=zhbench-test", "-c", "user.email=test@localhost", "commit", "-q", "-am",

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from helpers import quality_metrics, run
+from zhbench import layout
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def dvc_ran_stages(repro_output: str) -> set[str]:
 def report_figures(project: Path) -> list[str]:
     """The figures the report stage draws itself (it reruns with the report)."""
     params = yaml.safe_load((project / "params.yaml").read_text(encoding="utf-8"))
-    curves = [f"reports/figures/curves_{g}_{b}.png" for g, names in params["backbones"]["granularities"].items()
+    curves = [f"reports/figures/curves_{g}_{b}.png" for g, names in layout.backbone_runs(params).items()
               for b in names]
     return curves + ["reports/figures/accuracy_vs_latency.png"] + [
         f"reports/figures/fastbert_speed_{b}.png" for b in params["fastbert"]["backbones"]]
@@ -103,7 +104,8 @@ def test_changing_one_models_param_reruns_only_that_model_snakemake(smk):
                        "metrics/thucnews10/fasttext_char_timing.json",
                        "metrics/thucnews10/fasttext_char_confusion.csv",
                        "reports/figures/confusion_fasttext_char.png", "reports/report.md", "reports/report.html",
-                       "metrics/provenance.json", *report_figures(smk)}
+                       "metrics/provenance.json", "metrics/thucnews10/latency_timing.json",  # it times the model
+                       *report_figures(smk)}
 
 
 def test_report_numbers_come_from_metrics_files(smk, tmp_path):
@@ -125,7 +127,7 @@ def test_report_numbers_come_from_metrics_files(smk, tmp_path):
 
 def test_dvc_metrics_diff_shows_nothing_then_exactly_what_changed(dvc):
     """The reference-run flow: commit metrics + dvc.lock; an unchanged `dvc repro` diffs to nothing; a
-    changed param reruns exactly that model's stages and the report, and
+    changed param reruns exactly that model's stages and the report (and the latency stage, which times it), and
     `dvc metrics diff` names exactly the metrics that moved.
 
     (A `dvc repro --dry` cannot stand in for this: whether it lists the downstream evaluate stage
@@ -143,7 +145,7 @@ def test_dvc_metrics_diff_shows_nothing_then_exactly_what_changed(dvc):
         (dvc / "params.yaml").write_bytes(original)
         run(["git", "checkout", "--", "."], cwd=dvc)
         run(["dvc", "checkout", "--force"], cwd=dvc)
-    assert ran == {"train_baseline-fasttext_char", "evaluate_baseline-fasttext_char", "report"}
+    assert ran == {"train_baseline-fasttext_char", "evaluate_baseline-fasttext_char", "latency", "report"}
     assert diff and set(diff) == {"metrics/thucnews10/fasttext_char.json"}, sorted(diff)
 
 
@@ -196,7 +198,8 @@ def test_a_changed_module_reruns_exactly_the_stages_that_import_it(smk, dvc):
                 assert {name.split("-")[0] for name in changed} == TEXTCNN_IMPORTERS, sorted(changed)
             else:
                 planned = set(snakemake_planned_jobs(smk)) - {"all", "total"}
-                assert planned == TEXTCNN_IMPORTERS | {"report"}, planned  # the report reads their metrics
+                # the report reads their metrics; the latency stage times the students they write
+                assert planned == TEXTCNN_IMPORTERS | {"report", "latency"}, planned
         finally:
             module.write_bytes(original)
             os.utime(module, (1, 1))  # older than every output again, as before the change

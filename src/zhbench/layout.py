@@ -127,6 +127,27 @@ def model_path(task_name: str, model: str) -> str:
     return f"models/{task_name}/" + (f"backbones/{model}" if first in (*GRANULARITIES, PRETRAINED_HERE) else model)
 
 
+def teacher_path(task_name: str, teacher: str, params: dict) -> str:
+    """A distillation teacher's dir: the ensemble, a baseline by name, a backbone as <g>/<name>, or
+    (the write-ups' BERT -> TextCNN) a bare backbone name at char granularity."""
+    if teacher != "ensemble" and "/" not in teacher and teacher not in params["baselines"]["models"]:
+        teacher = f"char/{teacher}"
+    return model_path(task_name, teacher)
+
+
+def unknown_model_references(params: dict) -> list[str]:
+    """The settings that name a model no stage trains (an ensemble member, a distillation teacher, a
+    backbone to quantize or to FastBERT), each as `section: name`, so that a profile or an own-data
+    edit fails before the DAG is built, not halfway through the run."""
+    trained = [m for m in served_models(params) if not m.startswith(("quantized/", "students/"))]
+    paths = {model_path("", m) for m in trained}
+    char = backbone_runs(params).get("char", [])
+    wrong = [f"ensemble.members: {m}" for m in params["ensemble"]["members"] if m not in trained or m == "ensemble"]
+    wrong += [f"distill.teachers: {t}" for t in params["distill"]["teachers"] if teacher_path("", t, params) not in paths]
+    wrong += [f"{s}.backbones: {b}" for s in ("quantize", "fastbert") for b in params[s]["backbones"] if b not in char]
+    return wrong
+
+
 def test_accuracy(metrics_root: Path, task_name: str, model: str) -> float | None:
     """A served model's test accuracy from its evaluation's metrics file."""
     import json

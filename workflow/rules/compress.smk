@@ -34,20 +34,10 @@ rule quantize:
         " --timing {output.timing} --log-file {log}"
 
 
-def teacher_dir(name):
-    """A distillation teacher's dir: the ensemble, a baseline by name, a backbone as <g>/<name>, or
-    (the write-ups' BERT -> TextCNN) a bare backbone name at char granularity."""
-    if name == "ensemble":
-        return f"models/{TASK}/ensemble"
-    if name in config["baselines"]["models"]:
-        return f"models/{TASK}/{name}"
-    return f"models/{TASK}/backbones/" + (name if "/" in name else f"char/{name}")
-
-
 rule distill_tsv:
     input:
         data=f"data/processed/{TASK}",
-        teacher=lambda w: teacher_dir(w.teacher),
+        teacher=lambda w: layout.teacher_path(TASK, w.teacher, config),
         script="workflow/scripts/distill_tsv.py",
         code=code_deps("workflow/scripts/distill_tsv.py"),
     output:
@@ -74,7 +64,7 @@ rule train_student:
     input:
         data=f"data/processed/{TASK}",
         distill=f"data/processed/distill/{TASK}/char/{{teacher}}",
-        teacher=lambda w: teacher_dir(w.teacher),
+        teacher=lambda w: layout.teacher_path(TASK, w.teacher, config),
         vocab=f"models/{TASK}/vocab/char",
         script="workflow/scripts/train_student.py",
         code=code_deps("workflow/scripts/train_student.py"),

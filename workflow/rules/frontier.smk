@@ -2,17 +2,10 @@
 # every served model, side by side.
 
 
-def ensemble_members(wildcards):
-    return [
-        f"models/{TASK}/" + ("backbones/" if "/" in m else "") + m
-        for m in config["ensemble"]["members"]
-    ]
-
-
 rule ensemble:
     input:
         data=f"data/processed/{TASK}",
-        members=ensemble_members,
+        members=[layout.model_path(TASK, m) for m in config["ensemble"]["members"]],
         script="workflow/scripts/ensemble.py",
         code=code_deps("workflow/scripts/ensemble.py"),
     output:
@@ -30,7 +23,8 @@ rule ensemble:
         mem_mb=4000,
         runtime=60,
     params:
-        models=f"models/{TASK}",
+        # members load from beside the ensemble, as they will when it is served
+        models=lambda w, output: os.path.dirname(output.model),
         tracked=tracked("seed", "ensemble"),
     shell:
         "workflow/python {input.script} --params params.yaml --data {input.data} --models {params.models}"
@@ -56,9 +50,8 @@ rule latency:
         mem_mb=6000,
         runtime=60,
     params:
-        models=f"models/{TASK}",
-        names=" ".join(f"--model {m}" for m in layout.served_models(config)),
+        names=layout.served_models(config),
         tracked=tracked("latency"),
     shell:
-        "workflow/python {input.script} --params params.yaml --data {input.data} --models {params.models}"
-        " {params.names} --timing {output.timing} --log-file {log}"
+        "workflow/python {input.script} --params params.yaml --data {input.data}"
+        " --model {params.names} --model-dir {input.models} --timing {output.timing} --log-file {log}"

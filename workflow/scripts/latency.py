@@ -23,8 +23,8 @@ BATCHES = (1, 64)
 def build_parser():
     p = stage.parser(__doc__)
     p.add_argument("--data", required=True, help="processed dataset dir (labels.txt, text/test.tsv)")
-    p.add_argument("--models", required=True, help="the task's models dir (models/<task>)")
-    p.add_argument("--model", action="append", required=True, help="a served model, as `zhbench serve --model` names it")
+    p.add_argument("--model", nargs="+", required=True, help="the served models, as `zhbench serve --model` names them")
+    p.add_argument("--model-dir", nargs="+", required=True, help="their directories, in the same order")
     p.add_argument("--timing", required=True, help="timing JSON to write")
     return p
 
@@ -33,18 +33,17 @@ def run(args, params):
     from zhbench.devices import cpu_info, device_name
     from zhbench.predict import TextClassifier, load_predictor
     from zhbench.runtime import fastest_interleaved
-    from zhbench.serve import resolve_model_dir
-
     cfg = P.section(params, "latency")
     seed_everything(int(P.section(params, "seed")))
     set_threads(int(cfg["threads"]))
     data = Path(args.data)
     labels = read_labels(data / "labels.txt")
     titles = [e.text for e in read_examples(data / "text" / "test.tsv", len(labels)).examples][: int(cfg["titles"])]
-    models_root, task = Path(args.models).parent, Path(args.models).name
+    if len(args.model) != len(args.model_dir):
+        raise ValueError(f"{len(args.model)} --model names but {len(args.model_dir)} --model-dir directories")
     classifiers = {}
-    for name in args.model:
-        predictor, _ = load_predictor(resolve_model_dir(name, models_root, task), labels)
+    for name, model_dir in zip(args.model, args.model_dir):
+        predictor, _ = load_predictor(Path(model_dir), labels)
         classifiers[name] = TextClassifier(predictor)
         classifiers[name].predict_proba(titles[:max(BATCHES)])  # warm-up: lazy imports, first allocations
 
