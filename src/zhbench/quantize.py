@@ -40,6 +40,7 @@ from torch import nn
 from zhbench.encoders import copy_tokenizer, load_encoder
 from zhbench.io import BadInputError, atomic_dir, read_json, write_json
 from zhbench.models.backbones import LogitsOnly, logits_of
+from zhbench.predictors import BackbonePredictor, labels_from
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike) ->
 
 class OrtClassifier:
     """An ONNX model as a callable (input_ids, attention_mask) -> torch logits, like the torch models
-    (so `predict.BackbonePredictor` can serve it unchanged)."""
+    (so `predictors.BackbonePredictor` can serve it unchanged)."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
         import onnxruntime as ort
@@ -275,16 +276,6 @@ def random_inputs(vocab_size: int, n: int, length: int, seed: int = 0) -> tuple[
 # Predictor loaders (registered in zhbench.predict; see the report of the Compression issue)
 
 
-def _labels_from(extra: dict, labels: list[str] | None, model_dir: Path) -> list[str]:
-    dir_labels = extra.get("labels")
-    if dir_labels and labels is not None and list(labels) != list(dir_labels):
-        raise ValueError(f"{model_dir}: its labels {dir_labels} differ from the given label names {labels}")
-    out = list(dir_labels or labels or [])
-    if not out:
-        raise ValueError(f"{model_dir}: no label names in zhbench.json; give the dataset's labels.txt")
-    return out
-
-
 # Dynamic int8 quantizes each Linear's input with one scale per input tensor, i.e. per batch: a row's
 # logits then depend on the rows batched with it (measured: served in batches of 64 instead of 128,
 # 2 of 10,000 test titles changed label). One row at a time makes a title's answer a function of the
@@ -294,11 +285,9 @@ INT8_BATCH_SIZE = 1
 
 def load_int8_predictor(model_dir: Path, labels: list[str] | None):
     """predict.py loader for kind "backbone_int8"."""
-    from zhbench.predict import BackbonePredictor
-
     model, extra = load_torch_int8(model_dir)
     max_len = int(extra["max_len"])
-    predictor = BackbonePredictor(model, load_encoder(model_dir, extra), _labels_from(extra, labels, model_dir),
+    predictor = BackbonePredictor(model, load_encoder(model_dir, extra), labels_from(extra, labels, model_dir),
                                   str(extra["granularity"]), max_len, batch_size=INT8_BATCH_SIZE)
     return predictor, {"name": f"{extra['granularity']}/{extra.get('backbone', model_dir.name)}-int8",
                        "type": "backbone_int8", "max_len": max_len}
@@ -306,13 +295,11 @@ def load_int8_predictor(model_dir: Path, labels: list[str] | None):
 
 def load_onnx_predictor(model_dir: Path, labels: list[str] | None):
     """predict.py loader for kind "onnx_int8" (serves model_int8.onnx with ONNX Runtime)."""
-    from zhbench.predict import BackbonePredictor
-
     meta = read_json(model_dir / META_FILE)
     extra = meta.get("extra", {})
     max_len = int(extra["max_len"])
     predictor = BackbonePredictor(OrtClassifier(model_dir / ONNX_INT8), load_encoder(model_dir, extra),
-                                  _labels_from(extra, labels, model_dir), str(extra["granularity"]), max_len,
+                                  labels_from(extra, labels, model_dir), str(extra["granularity"]), max_len,
                                   batch_size=INT8_BATCH_SIZE)
     return predictor, {"name": f"{extra['granularity']}/{extra.get('backbone', model_dir.name)}-ort-int8",
                        "type": "onnx_int8", "max_len": max_len}

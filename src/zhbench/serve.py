@@ -45,7 +45,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from zhbench.predict import ModelInfo, ModelLoadError, TextClassifier, load_predictor
+from zhbench.predict import ModelInfo, ModelLoadError, load_predictor
+from zhbench.predictors import TextClassifier
 from zhbench.text import control_character, describe_control
 
 log = logging.getLogger("zhbench.serve")

@@ -90,3 +90,18 @@ def load_textcnn(model_dir: str | os.PathLike) -> tuple[TextCNN, dict[str, Any]]
     model = TextCNN(TextCNNConfig(**meta["config"]))
     model.load_state_dict(load_file(str(model_dir / WEIGHTS_FILE)), strict=True)
     return model.eval(), meta.get("extra", {})
+
+
+def load_predictor(model_dir: Path, labels: list[str] | None):
+    """predict.py loader for kind "textcnn": the student dir with its tokenizer.json."""
+    from zhbench.encoders import VocabEncoder
+    from zhbench.predictors import BackbonePredictor, labels_from
+
+    model, extra = load_textcnn(model_dir)
+    max_len = int(extra["max_len"])
+    labels = labels_from(extra, labels, model_dir)
+    if model.num_labels != len(labels):
+        raise ValueError(f"{model_dir}: the student has {model.num_labels} outputs, but there are {len(labels)} label names")
+    encoder = VocabEncoder(model_dir / "tokenizer.json", str(extra["granularity"]))
+    predictor = BackbonePredictor(model, encoder, labels, str(extra["granularity"]), max_len)
+    return predictor, {"name": f"{extra['granularity']}/textcnn", "type": "textcnn", "max_len": max_len}
