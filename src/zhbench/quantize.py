@@ -225,14 +225,6 @@ def build_base_classifier(backbone: str, num_labels: int, max_len: int, seed: in
     return SequenceClassifier(build_backbone(backbone, "base", None, max_len), backbone, num_labels).eval()
 
 
-def compare_sizes(model: nn.Module, qmodel: nn.Module, max_len: int) -> dict[str, Any]:
-    fp32 = state_dict_bytes(model)
-    int8 = state_dict_bytes(qmodel)
-    onnx_fp32, onnx_int8 = onnx_bytes(model, max_len)
-    return {"fp32_bytes": fp32, "torch_int8_bytes": int8, "onnx_fp32_bytes": onnx_fp32, "ort_int8_bytes": onnx_int8,
-            "torch_int8_ratio": fp32 / int8, "ort_int8_ratio": fp32 / onnx_int8}
-
-
 @torch.inference_mode()
 def compare_latency(variants: dict[str, Callable], input_ids: torch.Tensor, attention_mask: torch.Tensor,
                     batch_sizes: Sequence[int] = (1, 64), min_samples: int = 64,
