@@ -1,4 +1,4 @@
-"""The ten backbones: mini builds train, base configs match the seed, pretrained loading fails clearly,
+"""The ten backbones: mini builds train, base configs match the write-ups, pretrained loading fails clearly,
 and a saved classifier comes back bit-identical."""
 from __future__ import annotations
 

@@ -224,11 +224,11 @@ class StudentConfig:
     alpha: float = 0.5          # weight of the gold-label CE; 1 - alpha goes to the teacher's soft targets
     temperature: float = 2.0    # softmax temperature T of the soft targets
     epochs: int = 5             # paper: 50 (with early stop); CPU default: 5
-    batch_size: int = 128       # seed: 128
-    lr: float = 1e-3            # Adam, as the seed's TextCNN
+    batch_size: int = 128       # write-up: 128
+    lr: float = 1e-3            # Adam, as the write-up's TextCNN
     max_len: int = 32           # tokens incl. [CLS]/[SEP] (the teacher's framing)
     eval_every: int = 100       # steps between dev evaluations
-    patience_steps: int = 1000  # stop after this many steps without a better dev loss (seed: 1000)
+    patience_steps: int = 1000  # stop after this many steps without a better dev loss (write-up: 1000)
     max_steps: int | None = None
     seed: int = 42
     threads: int = 1

@@ -2,7 +2,7 @@
 
 Two int8 versions of the same fp32 checkpoint (a `save_classifier` dir):
 
-- torch int8: `torch.ao.quantization.quantize_dynamic` on every nn.Linear (the seed's 5.3.3: weights
+- torch int8: `torch.ao.quantization.quantize_dynamic` on every nn.Linear (the write-up's 5.3.3: weights
   int8, activations quantized on the fly; embeddings and LayerNorm stay fp32, which is why BERT-base
   only shrinks 390 MB -> 145 MB).
   Note: torch.ao quantize_dynamic is deprecated in torch 2.13 in favour of torchao. We keep it on
@@ -175,7 +175,7 @@ def save_onnx(model: nn.Module, fp32_dir: str | os.PathLike, out_dir: str | os.P
 
 
 def state_dict_bytes(model: nn.Module) -> int:
-    """Bytes of torch.save(model.state_dict()): the seed's bert.pt vs bert_quantize.pt comparison.
+    """Bytes of torch.save(model.state_dict()): the write-up's bert.pt vs bert_quantize.pt comparison.
     torch.save stores tensors uncompressed, so the size depends on shapes and dtypes only."""
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "m.pt"

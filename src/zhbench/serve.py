@@ -8,7 +8,7 @@
 Endpoints: POST /predict, GET /health, GET /labels, and the OpenAPI description at /openapi.json
 (browsable at /docs).
 
-Why FastAPI + uvicorn (and not the seed's Flask app): the request and response bodies are pydantic
+Why FastAPI + uvicorn (and not the write-up's Flask app): the request and response bodies are pydantic
 models, so one declaration gives the validation (types, list and string lengths, unknown fields),
 the 4xx answers that name the bad field, and the OpenAPI schema a client team can generate code
 from; the limits below appear in that schema because the request model is built from them.
