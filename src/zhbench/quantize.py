@@ -265,7 +265,7 @@ def random_inputs(vocab_size: int, n: int, length: int, seed: int = 0) -> tuple[
 
 
 # --------------------------------------------------------------------------------------------------
-# Predictor loaders (registered in zhbench.predict; see the report of the Compression issue)
+# Predictor loaders (named in zhbench.predict.LAZY_LOADERS)
 
 
 # Dynamic int8 quantizes each Linear's input with one scale per input tensor, i.e. per batch: a row's
