@@ -23,7 +23,9 @@ from typing import Any, Callable, Literal, Mapping
 import torch
 from transformers import PretrainedConfig, PreTrainedModel
 
-from zhbench.layout import BACKBONES
+BACKBONES: tuple[str, ...] = (
+    "bert", "albert", "t5", "xlnet", "electra", "roberta", "macbert", "ernie", "mengzi", "nezha",
+)
 
 Size = Literal["mini", "base"]
 SIZES: tuple[str, ...] = ("mini", "base")
