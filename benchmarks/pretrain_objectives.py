@@ -25,21 +25,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from zhbench.devices import cpu_info
 from zhbench.pretrain import objective_for
 from zhbench.pretrain.corpus import char_tokenizer, read_documents, split_path
 from zhbench.pretrain.driver import heldout_batches, pretrain
 from zhbench.models.backbones import BACKBONES
 
 CLAUSE_END = re.compile(r"(?<=[：，！？；])")
-
-
-def device_name() -> str:
-    """The CPU model, from /proc/cpuinfo."""
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def make_corpus(titles: Path, out: Path, titles_per_document: int, heldout_share: float) -> None:
@@ -74,7 +66,7 @@ def step_times(corpus: Path, families: list[str], batch_size: int, max_len: int,
     torch.set_num_threads(1)
     tokenizer = corpus_tokenizer(corpus)
     docs = read_documents(split_path(corpus, "train"))
-    out = {"device": device_name(), "threads": torch.get_num_threads(), "batch_size": batch_size,
+    out = {"device": cpu_info()["model"], "threads": torch.get_num_threads(), "batch_size": batch_size,
            "max_len": max_len, "steps": steps, "bf16_steps": bf16_steps, "load_average_1min": os.getloadavg()[0], "families": {}}
     for family in families:
         objective = objective_for(family, tokenizer, max_len)
@@ -127,7 +119,7 @@ def short_run(corpus: Path, family: str, steps: int, batch_size: int, max_len: i
     first = run.losses[:10]
     last = run.losses[-10:]
     return {"family": family, "steps": steps, "batch_size": batch_size, "max_len": max_len, "lr": lr,
-            "device": device_name(), "seconds": time.perf_counter() - t0,
+            "device": cpu_info()["model"], "seconds": time.perf_counter() - t0,
             "train_loss_first10": sum(first) / len(first), "train_loss_last10": sum(last) / len(last),
             "before": run.objective.evaluate(fresh, eval_set), "after": run.metrics,
             "majority_token_acc": majority_token_accuracy(run.objective, eval_set), "losses": run.losses}

@@ -34,7 +34,8 @@ import httpx
 import numpy as np
 
 from zhbench.data.thucnews import read_examples, read_labels
-from zhbench.predict import TextClassifier, load_predictor
+from zhbench.predict import load_predictor
+from zhbench.predictors import TextClassifier
 from zhbench.serve import metrics_file_for, resolve_model_dir
 
 HOST = "127.0.0.1"

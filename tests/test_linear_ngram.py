@@ -18,7 +18,8 @@ from sklearn.svm import LinearSVC
 
 from zhbench.io import BadInputError, read_json
 from zhbench.models import linear_ngram
-from zhbench.predict import ModelLoadError, TextClassifier, load_predictor
+from zhbench.predict import ModelLoadError, load_predictor
+from zhbench.predictors import TextClassifier
 from zhbench.preprocess import PreprocessConfig, preprocess
 from zhbench.text.segment import char_tokens
 

@@ -17,7 +17,8 @@ import yaml
 from zhbench.data.thucnews import read_examples, read_labels
 from zhbench.encoders import CheckpointEncoder, load_encoder
 from zhbench.io import read_json
-from zhbench.predict import TextClassifier, load_predictor
+from zhbench.predict import load_predictor
+from zhbench.predictors import TextClassifier
 
 pytestmark = pytest.mark.slow
 

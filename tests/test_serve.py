@@ -20,7 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zhbench.predict import ModelLoadError, TextClassifier, load_predictor
+from zhbench.predict import ModelLoadError, load_predictor
+from zhbench.predictors import TextClassifier
 from zhbench.text import segment
 
 pytestmark = pytest.mark.timeout(300)  # generous: the shared CPU can be 5x oversubscribed

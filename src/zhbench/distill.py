@@ -143,7 +143,8 @@ def teacher_split_logits(teacher_dir, data_dir, split: str, labels: Sequence[str
         _, logits = teacher_logits(teacher, encoder, encoder.input_file(data_dir, split), int(extra["max_len"]),
                                    len(labels), batch_size, progress)
         return logits
-    from zhbench.predict import ModelLoadError, TextClassifier, load_predictor
+    from zhbench.predict import ModelLoadError, load_predictor
+    from zhbench.predictors import TextClassifier
 
     try:
         predictor, _ = load_predictor(teacher_dir, list(labels))
@@ -223,11 +224,11 @@ class StudentConfig:
     alpha: float = 0.5          # weight of the gold-label CE; 1 - alpha goes to the teacher's soft targets
     temperature: float = 2.0    # softmax temperature T of the soft targets
     epochs: int = 5             # paper: 50 (with early stop); CPU default: 5
-    batch_size: int = 128       # seed: 128
-    lr: float = 1e-3            # Adam, as the seed's TextCNN
+    batch_size: int = 128       # write-up: 128
+    lr: float = 1e-3            # Adam, as the write-up's TextCNN
     max_len: int = 32           # tokens incl. [CLS]/[SEP] (the teacher's framing)
     eval_every: int = 100       # steps between dev evaluations
-    patience_steps: int = 1000  # stop after this many steps without a better dev loss (seed: 1000)
+    patience_steps: int = 1000  # stop after this many steps without a better dev loss (write-up: 1000)
     max_steps: int | None = None
     seed: int = 42
     threads: int = 1
@@ -288,24 +289,3 @@ def train_student(model: nn.Module, train_ids: torch.Tensor, train: DistillSplit
     data = TensorRows(input_ids=train_ids, labels=train.labels, teacher_logits=train.teacher_logits)
     return fit(Distillation(model, cfg.alpha, cfg.temperature), data, cfg.fit_settings(), evaluate=evaluate,
                progress=progress, desc="student")
-
-
-# --------------------------------------------------------------------------------------------------
-# Predictor loader (registered in zhbench.predict as kind "textcnn")
-
-
-def load_textcnn_predictor(model_dir: Path, labels: list[str] | None):
-    """predict.py loader for kind "textcnn": the student dir with its tokenizer.json."""
-    from zhbench.models.textcnn import load_textcnn
-    from zhbench.predict import BackbonePredictor
-    from zhbench.encoders import VocabEncoder
-    from zhbench.quantize import _labels_from
-
-    model, extra = load_textcnn(model_dir)
-    max_len = int(extra["max_len"])
-    labels = _labels_from(extra, labels, model_dir)
-    if model.num_labels != len(labels):
-        raise ValueError(f"{model_dir}: the student has {model.num_labels} outputs, but there are {len(labels)} label names")
-    encoder = VocabEncoder(model_dir / "tokenizer.json", str(extra["granularity"]))
-    predictor = BackbonePredictor(model, encoder, labels, str(extra["granularity"]), max_len)
-    return predictor, {"name": f"{extra['granularity']}/textcnn", "type": "textcnn", "max_len": max_len}

@@ -16,11 +16,14 @@ import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 import numpy as np
 
 from zhbench.io import atomic_dir, read_json, write_json
+
+if TYPE_CHECKING:
+    from zhbench.predictors import Predictor
 
 META_FILE = "zhbench.json"
 
@@ -63,12 +66,12 @@ def search_weights(dev_probs: Sequence[np.ndarray], dev_labels: np.ndarray, step
 
 
 class EnsemblePredictor:
-    """A zhbench.predict Predictor over the members' TextClassifiers: raw titles in."""
+    """A zhbench.predictors Predictor over the members' TextClassifiers: raw titles in."""
 
     granularity = "char"  # what it prepares is the raw title; each member segments its own way
 
     def __init__(self, members: list, weights: list[float], labels: list[str]):
-        from zhbench.predict import TextClassifier
+        from zhbench.predictors import TextClassifier
 
         self.members = [TextClassifier(m) for m in members]
         self.weights, self.labels = weights, labels
@@ -93,17 +96,17 @@ def save_ensemble(out_dir: str | os.PathLike, members: list[str], weights: list[
                                                 "dev_log_loss": search.dev_log_loss, "trials": search.trials}})
 
 
-def load_ensemble_predictor(model_dir: Path, labels: list[str] | None):
-    """predict.py loader for kind "ensemble": members are models/<task>/<member> beside this dir."""
-    from zhbench.predict import load_predictor
-
+def load_ensemble_predictor(model_dir: Path, labels: list[str] | None,
+                            load_member: Callable[[Path, list[str]], Predictor]):
+    """predict.py's loader of kind "ensemble": members are models/<task>/<member> beside this dir,
+    each loaded by `load_member` (predict's own load_predictor, which knows every kind)."""
     meta = read_json(Path(model_dir) / META_FILE)
     labels = labels or meta["labels"]
     root = Path(model_dir).parent  # models/<task>/
     members, weights = [], []
     for m in meta["members"]:
         if m["weight"] > 0:
-            members.append(load_predictor(member_dir(root, m["model"]), labels)[0])
+            members.append(load_member(member_dir(root, m["model"]), labels))
             weights.append(float(m["weight"]))
     predictor = EnsemblePredictor(members, weights, list(labels))
     name = " + ".join(f"{w:g}·{m['model']}" for m, w in zip([m for m in meta["members"] if m["weight"] > 0], weights))

@@ -40,22 +40,6 @@ def on_writeup_data(params: dict) -> bool:
     return own_data(params) is None and task(params) == WRITEUP_DATASET
 
 
-def raw_dir(task_name: str) -> str:
-    return f"data/raw/{task_name}"
-
-
-def processed_dir(task_name: str) -> str:
-    return f"data/processed/{task_name}"
-
-
-def models_dir(task_name: str) -> str:
-    return f"models/{task_name}"
-
-
-def metrics_dir(task_name: str) -> str:
-    return f"metrics/{task_name}"
-
-
 def own_data_files(params: dict) -> list[str]:
     """The files of the user's data directory (train/dev/test/class.txt), as stage inputs: changing
     one reruns everything that depends on it."""

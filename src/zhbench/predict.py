@@ -1,9 +1,9 @@
 """Trained classifiers behind one interface, for offline prediction and the prediction service.
 
-A `Predictor` takes token strings (what `zhbench.text.segment` gives, joined by spaces: exactly
-the lines of the processed splits the model was trained on) and returns class probabilities, one
-column per label id. `TextClassifier` puts the segmentation in front, so the HTTP service and an
-offline script that call it see the same tokens for the same title.
+A `Predictor` (zhbench.predictors) takes token strings (what `zhbench.text.segment` gives, joined
+by spaces: exactly the lines of the processed splits the model was trained on) and returns class
+probabilities, one column per label id. `predictors.TextClassifier` puts the segmentation in front,
+so the HTTP service and an offline script that call it see the same tokens for the same title.
 
 Each model kind has one loader, chosen from the model dir's own metadata (`detect_kind`):
 
@@ -11,6 +11,7 @@ Each model kind has one loader, chosen from the model dir's own metadata (`detec
   the sha256 of model.bin). fastText's own binary format.
 - ``backbone``: a dir written by `backbones.save_classifier` (zhbench.json, config.json,
   model.safetensors, head.safetensors) with the tokenizer.json it was trained with.
+- ``ensemble``: weighted members (ensemble.json names them), each loaded here by its own kind.
 
 Only formats that hold data, never code, are read: fastText .bin, safetensors, JSON. The Random
 Forest baseline is a pickle and is refused here (unpickling can run arbitrary code; its sha256
@@ -18,37 +19,22 @@ sits in a model.json next to it, so whoever can swap the pickle can swap the che
 
 Adding a kind is one loader function `(model_dir, labels) -> (Predictor, details)`: registered with
 `@register("kind")` here, or, when it lives beside its model code, one line in LAZY_LOADERS (the
-int8 backbones and ONNX models of zhbench.quantize and the TextCNN student of zhbench.distill; their
-dirs name their kind in zhbench.json). A new metadata file needs one line in `detect_kind`.
+int8 backbones and ONNX models of zhbench.quantize, the TextCNN student of zhbench.models.textcnn;
+their dirs name their kind in zhbench.json). A new metadata file needs one line in `detect_kind`.
+Loaders build on zhbench.predictors, never on this module, so no import runs in a circle.
 """
 from __future__ import annotations
 
 import json
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zhbench.text import GRANULARITIES, segment
-
-
-class ModelLoadError(RuntimeError):
-    """A model dir that cannot be served: missing, corrupt, unsafe or of an unknown kind."""
-
-
-@runtime_checkable
-class Predictor(Protocol):
-    """What every loaded model offers. Column j of `predict_proba` is label id j."""
-
-    labels: list[str]
-    granularity: str
-
-    def predict_proba(self, token_strings: list[str]) -> np.ndarray:
-        """(len(token_strings), len(labels)) float probabilities; each row sums to 1."""
-        ...
+from zhbench.predictors import BackbonePredictor, ModelLoadError, Predictor
+from zhbench.text import GRANULARITIES
 
 
 @dataclass
@@ -70,8 +56,7 @@ LOADERS: dict[str, Loader] = {}
 LAZY_LOADERS: dict[str, tuple[str, str]] = {
     "backbone_int8": ("zhbench.quantize", "load_int8_predictor"),  # torch dynamic int8 (torch.load weights_only)
     "onnx_int8": ("zhbench.quantize", "load_onnx_predictor"),      # ONNX Runtime int8
-    "textcnn": ("zhbench.distill", "load_textcnn_predictor"),      # distilled TextCNN student (safetensors)
-    "ensemble": ("zhbench.ensemble", "load_ensemble_predictor"),   # weighted members (JSON naming them)
+    "textcnn": ("zhbench.models.textcnn", "load_predictor"),       # distilled TextCNN student (safetensors)
     "linear_ngram": ("zhbench.models.linear_ngram", "load_predictor"),  # TF-IDF n-gram SVM (JSON + safetensors)
 }
 
@@ -201,39 +186,6 @@ def _load_fasttext(model_dir: Path, labels: list[str] | None) -> tuple[Predictor
 # Transformer backbones (save_classifier dirs)
 
 
-class BackbonePredictor:
-    """A classifier behind the encoder it was trained with (zhbench.encoders): the project vocabulary
-    over segmented tokens, or the checkpoint's own tokenizer over raw titles. Fixed-length padding
-    makes a title's probabilities independent of the other titles in its batch."""
-
-    def __init__(self, model, encoder, labels: list[str], granularity: str, max_len: int, batch_size: int = 64):
-        self._model = model
-        self.encoder = encoder
-        self.labels = labels
-        self.granularity = granularity
-        self.max_len = max_len
-        self.batch_size = batch_size
-
-    def prepare(self, title: str, stopwords: Iterable[str] = ()) -> str:
-        """The model's input line for a raw title, as its evaluation split holds it."""
-        return self.encoder.prepare(title, stopwords)
-
-    def predict_proba(self, inputs: list[str]) -> np.ndarray:
-        import torch
-
-        from zhbench.models.backbones import logits_of
-
-        chunks = []
-        with torch.inference_mode():
-            for start in range(0, len(inputs), self.batch_size):
-                enc = self.encoder.encode(inputs[start:start + self.batch_size], self.max_len)
-                logits = logits_of(self._model(**enc))
-                chunks.append(torch.softmax(logits.float(), dim=-1).double().numpy())
-        if not chunks:
-            return np.zeros((0, len(self.labels)), dtype=np.float64)
-        return np.concatenate(chunks)
-
-
 @register("backbone")
 def _load_backbone(model_dir: Path, labels: list[str] | None) -> tuple[Predictor, dict[str, Any]]:
     from zhbench.encoders import load_encoder
@@ -290,57 +242,11 @@ def _backbone_name(model_dir: Path, extra: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------
-# Text in, predictions out
+# Ensembles (their members are model dirs of any kind)
 
 
-@dataclass(frozen=True)
-class Prediction:
-    label_id: int
-    label: str
-    probability: float
-    top_k: list[tuple[int, str, float]]  # (label id, label, probability), most probable first
+@register("ensemble")
+def _load_ensemble(model_dir: Path, labels: list[str] | None) -> tuple[Predictor, dict[str, Any]]:
+    from zhbench.ensemble import load_ensemble_predictor
 
-
-class TextClassifier:
-    """Segmentation + a Predictor: raw titles in, label probabilities out.
-
-    Calls into the predictor are serialised by a lock: the service runs requests in a thread pool,
-    and on a small CPU one model call at a time (each using its own intra-op threads) is faster than
-    several competing ones, and no model has to be thread-safe.
-    """
-
-    def __init__(self, predictor: Predictor, stopwords: Iterable[str] = ()):
-        self.predictor = predictor
-        self.labels = list(predictor.labels)
-        self.granularity = predictor.granularity
-        self.stopwords = frozenset(stopwords)
-        self._lock = threading.Lock()
-
-    def tokens(self, text: str) -> str:
-        """The model's input line for a raw title, as its evaluation split holds it: the predictor's
-        own preparation where it has one (a checkpoint tokenizer reads the raw title), else the
-        space-joined tokens the preprocess stage wrote."""
-        prepare = getattr(self.predictor, "prepare", None)
-        if prepare is not None:
-            return prepare(text, self.stopwords)
-        return " ".join(segment(text, self.granularity, self.stopwords))
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        return self.predict_proba_tokens([self.tokens(t) for t in texts])
-
-    def predict_proba_tokens(self, token_strings: list[str]) -> np.ndarray:
-        with self._lock:
-            return self.predictor.predict_proba(token_strings)
-
-    def predict(self, texts: Sequence[str], k: int = 3) -> list[Prediction]:
-        return self.predict_tokens([self.tokens(t) for t in texts], k)
-
-    def predict_tokens(self, token_strings: list[str], k: int = 3) -> list[Prediction]:
-        probs = self.predict_proba_tokens(token_strings)
-        # stable sort on -p: equal probabilities keep the lower label id first, as argmax does
-        order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
-        out = []
-        for row, cols in zip(probs, order):
-            top = [(int(c), self.labels[c], float(row[c])) for c in cols]
-            out.append(Prediction(label_id=top[0][0], label=top[0][1], probability=top[0][2], top_k=top))
-        return out
+    return load_ensemble_predictor(model_dir, labels, lambda member, names: load_predictor(member, names)[0])

@@ -7,43 +7,35 @@ import os
 import platform
 import subprocess
 from importlib import metadata
-from pathlib import Path
+
+from zhbench.devices import device_name
 
 PACKAGES = ("zhbench", "torch", "transformers", "tokenizers", "numpy", "scikit-learn", "fasttext-numpy2-wheel",
             "jieba", "optuna", "pytorch-crf", "seqeval", "onnxruntime", "snakemake", "dvc")
 
 
-def cpu_name() -> str:
-    """CPU model name from /proc/cpuinfo (Linux), else platform.processor()."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def device_name() -> str:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            return torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return cpu_name()
-
-
-def git_commit(cwd: str | Path = ".") -> str:
+def head_commit(cwd: str | os.PathLike | None = None) -> str:
+    """The commit HEAD names in the checkout at `cwd` ("unknown" outside git)."""
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
-        commit = out.stdout.strip() if out.returncode == 0 else "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = out.stdout.strip()
+    return commit if out.returncode == 0 and commit else "unknown"
+
+
+def git_commit(cwd: str | os.PathLike = ".") -> str:
+    """head_commit, with "+dirty" when tracked files differ from it: the numbers of a run may come
+    from uncommitted code."""
+    commit = head_commit(cwd)
+    if commit == "unknown":
+        return commit
+    try:
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                capture_output=True, text=True, timeout=10).stdout.strip()
-        return f"{commit}+dirty" if dirty and commit != "unknown" else commit
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, subprocess.SubprocessError):
         return "unknown"
+    return f"{commit}+dirty" if dirty else commit
 
 
 def params_hash(params: dict) -> str:

@@ -2,7 +2,7 @@
 
 Two int8 versions of the same fp32 checkpoint (a `save_classifier` dir):
 
-- torch int8: `torch.ao.quantization.quantize_dynamic` on every nn.Linear (the seed's 5.3.3: weights
+- torch int8: `torch.ao.quantization.quantize_dynamic` on every nn.Linear (the write-up's 5.3.3: weights
   int8, activations quantized on the fly; embeddings and LayerNorm stay fp32, which is why BERT-base
   only shrinks 390 MB -> 145 MB).
   Note: torch.ao quantize_dynamic is deprecated in torch 2.13 in favour of torchao. We keep it on
@@ -40,6 +40,7 @@ from torch import nn
 from zhbench.encoders import copy_tokenizer, load_encoder
 from zhbench.io import BadInputError, atomic_dir, read_json, write_json
 from zhbench.models.backbones import LogitsOnly, logits_of
+from zhbench.predictors import BackbonePredictor, labels_from
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def quantize_onnx(fp32_path: str | os.PathLike, int8_path: str | os.PathLike) ->
 
 class OrtClassifier:
     """An ONNX model as a callable (input_ids, attention_mask) -> torch logits, like the torch models
-    (so `predict.BackbonePredictor` can serve it unchanged)."""
+    (so `predictors.BackbonePredictor` can serve it unchanged)."""
 
     def __init__(self, path: str | os.PathLike, threads: int | None = None):
         import onnxruntime as ort
@@ -174,7 +175,7 @@ def save_onnx(model: nn.Module, fp32_dir: str | os.PathLike, out_dir: str | os.P
 
 
 def state_dict_bytes(model: nn.Module) -> int:
-    """Bytes of torch.save(model.state_dict()): the seed's bert.pt vs bert_quantize.pt comparison.
+    """Bytes of torch.save(model.state_dict()): the write-up's bert.pt vs bert_quantize.pt comparison.
     torch.save stores tensors uncompressed, so the size depends on shapes and dtypes only."""
     with tempfile.TemporaryDirectory() as d:
         p = Path(d) / "m.pt"
@@ -224,14 +225,6 @@ def build_base_classifier(backbone: str, num_labels: int, max_len: int, seed: in
     return SequenceClassifier(build_backbone(backbone, "base", None, max_len), backbone, num_labels).eval()
 
 
-def compare_sizes(model: nn.Module, qmodel: nn.Module, max_len: int) -> dict[str, Any]:
-    fp32 = state_dict_bytes(model)
-    int8 = state_dict_bytes(qmodel)
-    onnx_fp32, onnx_int8 = onnx_bytes(model, max_len)
-    return {"fp32_bytes": fp32, "torch_int8_bytes": int8, "onnx_fp32_bytes": onnx_fp32, "ort_int8_bytes": onnx_int8,
-            "torch_int8_ratio": fp32 / int8, "ort_int8_ratio": fp32 / onnx_int8}
-
-
 @torch.inference_mode()
 def compare_latency(variants: dict[str, Callable], input_ids: torch.Tensor, attention_mask: torch.Tensor,
                     batch_sizes: Sequence[int] = (1, 64), min_samples: int = 64,
@@ -272,17 +265,7 @@ def random_inputs(vocab_size: int, n: int, length: int, seed: int = 0) -> tuple[
 
 
 # --------------------------------------------------------------------------------------------------
-# Predictor loaders (registered in zhbench.predict; see the report of the Compression issue)
-
-
-def _labels_from(extra: dict, labels: list[str] | None, model_dir: Path) -> list[str]:
-    dir_labels = extra.get("labels")
-    if dir_labels and labels is not None and list(labels) != list(dir_labels):
-        raise ValueError(f"{model_dir}: its labels {dir_labels} differ from the given label names {labels}")
-    out = list(dir_labels or labels or [])
-    if not out:
-        raise ValueError(f"{model_dir}: no label names in zhbench.json; give the dataset's labels.txt")
-    return out
+# Predictor loaders (named in zhbench.predict.LAZY_LOADERS)
 
 
 # Dynamic int8 quantizes each Linear's input with one scale per input tensor, i.e. per batch: a row's
@@ -294,11 +277,9 @@ INT8_BATCH_SIZE = 1
 
 def load_int8_predictor(model_dir: Path, labels: list[str] | None):
     """predict.py loader for kind "backbone_int8"."""
-    from zhbench.predict import BackbonePredictor
-
     model, extra = load_torch_int8(model_dir)
     max_len = int(extra["max_len"])
-    predictor = BackbonePredictor(model, load_encoder(model_dir, extra), _labels_from(extra, labels, model_dir),
+    predictor = BackbonePredictor(model, load_encoder(model_dir, extra), labels_from(extra, labels, model_dir),
                                   str(extra["granularity"]), max_len, batch_size=INT8_BATCH_SIZE)
     return predictor, {"name": f"{extra['granularity']}/{extra.get('backbone', model_dir.name)}-int8",
                        "type": "backbone_int8", "max_len": max_len}
@@ -306,13 +287,11 @@ def load_int8_predictor(model_dir: Path, labels: list[str] | None):
 
 def load_onnx_predictor(model_dir: Path, labels: list[str] | None):
     """predict.py loader for kind "onnx_int8" (serves model_int8.onnx with ONNX Runtime)."""
-    from zhbench.predict import BackbonePredictor
-
     meta = read_json(model_dir / META_FILE)
     extra = meta.get("extra", {})
     max_len = int(extra["max_len"])
     predictor = BackbonePredictor(OrtClassifier(model_dir / ONNX_INT8), load_encoder(model_dir, extra),
-                                  _labels_from(extra, labels, model_dir), str(extra["granularity"]), max_len,
+                                  labels_from(extra, labels, model_dir), str(extra["granularity"]), max_len,
                                   batch_size=INT8_BATCH_SIZE)
     return predictor, {"name": f"{extra['granularity']}/{extra.get('backbone', model_dir.name)}-ort-int8",
                        "type": "onnx_int8", "max_len": max_len}

@@ -8,7 +8,7 @@
 Endpoints: POST /predict, GET /health, GET /labels, and the OpenAPI description at /openapi.json
 (browsable at /docs).
 
-Why FastAPI + uvicorn (and not the seed's Flask app): the request and response bodies are pydantic
+Why FastAPI + uvicorn (and not the write-up's Flask app): the request and response bodies are pydantic
 models, so one declaration gives the validation (types, list and string lengths, unknown fields),
 the 4xx answers that name the bad field, and the OpenAPI schema a client team can generate code
 from; the limits below appear in that schema because the request model is built from them.
@@ -39,13 +39,14 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from zhbench.predict import ModelInfo, ModelLoadError, TextClassifier, load_predictor
+from zhbench.predict import ModelInfo, ModelLoadError, load_predictor
+from zhbench.predictors import TextClassifier
+from zhbench.provenance import head_commit
 from zhbench.text import control_character, describe_control
 
 log = logging.getLogger("zhbench.serve")
@@ -87,16 +88,6 @@ def zhbench_version() -> str:
         return version("zhbench")
     except PackageNotFoundError:
         return "unknown"
-
-
-def git_commit(cwd: str | os.PathLike | None = None) -> str:
-    """HEAD of the checkout the service runs from, read once at startup ("unknown" outside git)."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else "unknown"
 
 
 def metrics_summary(path: str | os.PathLike | None) -> dict[str, Any] | None:
@@ -146,7 +137,7 @@ def load_service(config: ServeConfig) -> Service:
         raise ModelLoadError(f"{config.model_dir}: the model loaded but cannot predict: {type(err).__name__}: {err}") from err
     if config.name:
         info.name = config.name
-    return Service(classifier, info, config, zhbench_version(), git_commit(), metrics_summary(config.metrics_file))
+    return Service(classifier, info, config, zhbench_version(), head_commit(), metrics_summary(config.metrics_file))
 
 
 # --------------------------------------------------------------------------------------------------

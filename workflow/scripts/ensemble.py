@@ -33,7 +33,8 @@ def build_parser():
 
 def run(args, params):
     from zhbench.ensemble import EnsemblePredictor, member_dir, mix, save_ensemble, search_weights
-    from zhbench.predict import TextClassifier, load_predictor
+    from zhbench.predict import load_predictor
+    from zhbench.predictors import TextClassifier
 
     cfg = P.section(params, "ensemble")
     members = list(cfg["members"])

@@ -31,7 +31,8 @@ def build_parser():
 
 def run(args, params):
     from zhbench.devices import cpu_info, device_name
-    from zhbench.predict import TextClassifier, load_predictor
+    from zhbench.predict import load_predictor
+    from zhbench.predictors import TextClassifier
     from zhbench.runtime import fastest_interleaved
     cfg = P.section(params, "latency")
     seed_everything(int(P.section(params, "seed")))

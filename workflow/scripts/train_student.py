@@ -53,7 +53,8 @@ def model_bytes(model_dir: Path) -> int:
 def served_teacher(model_dir: Path, labels: list[str]):
     """A non-transformer teacher (a baseline, the ensemble) as the service loads it."""
     from zhbench.distill import TeacherError, check_label_set
-    from zhbench.predict import ModelLoadError, TextClassifier, load_predictor
+    from zhbench.predict import ModelLoadError, load_predictor
+    from zhbench.predictors import TextClassifier
 
     try:
         predictor, _ = load_predictor(model_dir, labels)

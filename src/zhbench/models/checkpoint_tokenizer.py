@@ -32,9 +32,9 @@ from transformers.tokenization_utils_tokenizers import TokenizersBackend
 
 from zhbench.models.backbones import (
     PretrainedUnavailableError,
-    _download_hint,
-    _looks_like_hub_id,
+    download_hint,
     family_of,
+    looks_like_hub_id,
 )
 
 TOKENIZER_JSON = "tokenizer.json"
@@ -86,7 +86,7 @@ def load_checkpoint_tokenizer(family: str, source: str | os.PathLike) -> Tokeniz
     local = Path(source).expanduser()
     if local.is_dir():
         return _load_directory(family, scheme, local, source)
-    if not _looks_like_hub_id(source):
+    if not looks_like_hub_id(source):
         raise _unavailable(family, source, f"local directory {local}: does not exist")
     # Resolve the hub id to files first: the tokenizer classes' own from_pretrained, offline and
     # without a cached copy, silently builds a tokenizer of the special tokens alone.
@@ -139,7 +139,7 @@ def _unavailable(family: str, source: str, tried: str,
                  cause: BaseException | None = None) -> PretrainedUnavailableError:
     err = PretrainedUnavailableError(
         f"cannot load the tokenizer of pretrained backbone {family!r} from {source!r}.\n"
-        f"Tried: {tried}\n" + _download_hint(family, source))
+        f"Tried: {tried}\n" + download_hint(family, source))
     err.__cause__ = cause
     return err
 

@@ -20,6 +20,7 @@ from torchcrf import CRF
 from transformers import PreTrainedModel
 
 from zhbench.io import BadInputError, atomic_dir, read_json, write_json
+from zhbench.models.backbones import FAMILIES, family_of
 
 HEAD_FILE = "crf_head.safetensors"
 META_FILE = "zhbench.json"
@@ -29,6 +30,7 @@ class CrfTagger(nn.Module):
     def __init__(self, backbone: PreTrainedModel, family: str, num_tags: int, dropout: float = 0.1):
         super().__init__()
         self.family = family
+        self._traits = family_of(family)
         self.num_tags = num_tags
         self.dropout_p = dropout
         self.backbone = backbone
@@ -49,12 +51,8 @@ class CrfTagger(nn.Module):
         Where the characters sit depends on the family's framing ([CLS] first; XLNet's special
         tokens last and padding on the left), so they are gathered, not assumed. Every framing has
         at least one special token, so len - 1 slots hold every character."""
-        kwargs: dict[str, Any] = {}
-        if token_type_ids is not None and self.family != "t5":  # a checkpoint tokenizer's segment ids
-            kwargs["token_type_ids"] = token_type_ids
-        if self.family == "ernie" and getattr(self.backbone.config, "use_task_id", False):
-            kwargs["task_type_ids"] = torch.zeros_like(input_ids)
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask, return_dict=True, **kwargs)
+        kwargs = self._traits.inputs(self.backbone, input_ids, attention_mask, token_type_ids)
+        out = self.backbone(**kwargs, return_dict=True)
         is_char = char_mask.bool()
         counts = is_char.sum(1)
         if not bool((counts > 0).all()):
@@ -107,8 +105,6 @@ def save_tagger(model: CrfTagger, out_dir: str | os.PathLike, extra: dict[str, A
 def load_tagger(model_dir: str | os.PathLike) -> tuple[CrfTagger, dict[str, Any]]:
     """Inverse of save_tagger: (model in eval mode, extra)."""
     from safetensors.torch import load_file
-
-    from zhbench.models.backbones import FAMILIES
 
     model_dir = Path(model_dir)
     for f in (META_FILE, HEAD_FILE, "config.json", "model.safetensors"):

@@ -418,7 +418,7 @@ class LinearNgramPredictor:
 def load_predictor(model_dir: Path, labels: list[str] | None):
     """predict.py loader for kind "linear_ngram": a train_baseline dir with its model.json."""
     from zhbench.io import read_json
-    from zhbench.predict import ModelLoadError
+    from zhbench.predictors import ModelLoadError
 
     meta = read_json(model_dir / "model.json")  # load_predictor's detect_kind has read it as a JSON object
     if labels is None:

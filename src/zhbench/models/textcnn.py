@@ -1,9 +1,9 @@
-"""TextCNN student (Kim 2014), the seed's section 6 distillation student.
+"""TextCNN student (Kim 2014), the write-up's section 6 distillation student.
 
 embedding (300) -> parallel convolutions of widths 2, 3, 4 with 512 feature maps each -> ReLU ->
 max over time -> concat (1536) -> dropout 0.5 -> linear -> logits.
 
-The seed writes each filter as Conv2d(1, 512, (k, 300)) over the embedded sentence as a one-channel
+The write-up writes each filter as Conv2d(1, 512, (k, 300)) over the embedded sentence as a one-channel
 image; Conv1d(300, 512, k) over the embedding channels is the same operation (same weights, same
 outputs) without the unsqueeze/squeeze.
 
@@ -33,10 +33,10 @@ META_FILE = "zhbench.json"
 class TextCNNConfig:
     vocab_size: int
     num_labels: int
-    embedding_dim: int = 300                 # seed: 300
-    filter_sizes: list[int] = field(default_factory=lambda: [2, 3, 4])  # seed: (2, 3, 4)
-    num_filters: int = 512                   # feature maps per width; seed: 512 -> 3 x 512 = 1536
-    dropout: float = 0.5                     # seed: 0.5
+    embedding_dim: int = 300                 # write-up: 300
+    filter_sizes: list[int] = field(default_factory=lambda: [2, 3, 4])  # write-up: (2, 3, 4)
+    num_filters: int = 512                   # feature maps per width; write-up: 512 -> 3 x 512 = 1536
+    dropout: float = 0.5                     # write-up: 0.5
     pad_id: int = 0                          # [PAD] in every zhbench vocabulary
 
 
@@ -52,7 +52,7 @@ class TextCNN(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """logits (batch, num_labels). attention_mask is accepted for interface parity and unused:
-        [PAD] embeds to zeros (padding_idx), as in the seed."""
+        [PAD] embeds to zeros (padding_idx), as in the write-up."""
         widest = max(self.config.filter_sizes)
         if input_ids.shape[1] < widest:  # a title shorter than the widest filter: pad it up
             input_ids = F.pad(input_ids, (0, widest - input_ids.shape[1]), value=self.config.pad_id)
@@ -90,3 +90,18 @@ def load_textcnn(model_dir: str | os.PathLike) -> tuple[TextCNN, dict[str, Any]]
     model = TextCNN(TextCNNConfig(**meta["config"]))
     model.load_state_dict(load_file(str(model_dir / WEIGHTS_FILE)), strict=True)
     return model.eval(), meta.get("extra", {})
+
+
+def load_predictor(model_dir: Path, labels: list[str] | None):
+    """predict.py loader for kind "textcnn": the student dir with its tokenizer.json."""
+    from zhbench.encoders import VocabEncoder
+    from zhbench.predictors import BackbonePredictor, labels_from
+
+    model, extra = load_textcnn(model_dir)
+    max_len = int(extra["max_len"])
+    labels = labels_from(extra, labels, model_dir)
+    if model.num_labels != len(labels):
+        raise ValueError(f"{model_dir}: the student has {model.num_labels} outputs, but there are {len(labels)} label names")
+    encoder = VocabEncoder(model_dir / "tokenizer.json", str(extra["granularity"]))
+    predictor = BackbonePredictor(model, encoder, labels, str(extra["granularity"]), max_len)
+    return predictor, {"name": f"{extra['granularity']}/textcnn", "type": "textcnn", "max_len": max_len}
