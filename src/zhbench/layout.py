@@ -40,6 +40,10 @@ def on_writeup_data(params: dict) -> bool:
     return own_data(params) is None and task(params) == WRITEUP_DATASET
 
 
+def metrics_dir(task_name: str) -> str:
+    return f"metrics/{task_name}"
+
+
 def own_data_files(params: dict) -> list[str]:
     """The files of the user's data directory (train/dev/test/class.txt), as stage inputs: changing
     one reruns everything that depends on it."""

@@ -60,7 +60,7 @@ def backbones(task: str, runs: dict[str, list[str]]) -> Rerun:
 
 def backbone_timing(task: str, granularities: list[str]) -> Rerun:
     return Rerun([f"{layout.metrics_dir(task)}/backbones/char/bert_timing.json"],
-                 [f"evaluate_backbone_{g}" for g in granularities])
+                 [f"evaluate_backbone-{g}-" for g in granularities])
 
 
 def pretraining(task: str, families: list[str]) -> Rerun:
