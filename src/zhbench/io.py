@@ -29,6 +29,21 @@ class BadInputError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
+def read_utf8(path: str | os.PathLike) -> tuple[str, bytes]:
+    """(text without a BOM, the bytes it was decoded from); bytes that are not UTF-8 are one error
+    naming the line, with the usual fix for the GBK files Chinese corpora often come in."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise BadInputError(
+            path, line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "expected UTF-8 text — re-encode the file, e.g. `iconv -f GBK -t UTF-8`"
+        ) from None
+    return text.removeprefix("\ufeff"), data
+
+
 def _temp_prefix(path: Path) -> str:
     # The writer's pid is in the name, so a later writer can tell a dead one's leftovers apart.
     return f".{path.name}.{os.getpid()}."

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Generic, Iterator, Mapping, Sequence, TypeVar
 
-from zhbench.io import BadInputError
+from zhbench.io import BadInputError, read_utf8
 from zhbench.text import control_character, describe_control
 
 SPLITS = ("train", "dev", "test")
@@ -86,16 +86,8 @@ def find_split_files(directory: str | os.PathLike, formats: Mapping[str, str]) -
 
 def read_source(path: str | os.PathLike) -> tuple[str, SourceFile]:
     """(decoded text, file record with the sha256 of exactly the bytes decoded)."""
-    data = Path(path).read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise BadInputError(
-            path, line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "expected UTF-8 text — re-encode the file, e.g. `iconv -f GBK -t UTF-8`"
-        ) from None
-    return text.removeprefix("\ufeff"), SourceFile(str(path), hashlib.sha256(data).hexdigest())
+    text, data = read_utf8(path)
+    return text, SourceFile(str(path), hashlib.sha256(data).hexdigest())
 
 
 def lines(text: str) -> Iterator[tuple[int, str]]:

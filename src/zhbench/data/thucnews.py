@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zhbench.io import BadInputError
+from zhbench.io import BadInputError, read_utf8
 from zhbench.text import control_character, describe_control
 
 
@@ -23,25 +23,12 @@ class ReadResult:
 
 
 def read_labels(path: str | os.PathLike) -> list[str]:
-    names = [n.strip() for n in _decode(Path(path)).splitlines() if n.strip()]
+    names = [n.strip() for n in read_utf8(path)[0].splitlines() if n.strip()]
     if not names:
         raise BadInputError(path, None, "no class names found (expected one name per line)")
     if len(set(names)) != len(names):
         raise BadInputError(path, None, f"duplicate class names in {names}")
     return names
-
-
-def _decode(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise BadInputError(
-            path, line, f"not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
-            "expected UTF-8 text — re-encode the file, e.g. `iconv -f GBK -t UTF-8`"
-        ) from None
-    return text.removeprefix("\ufeff")  # tolerate a BOM
 
 
 def read_examples(path: str | os.PathLike, num_labels: int, on_bad_row: str = "error") -> ReadResult:
@@ -51,7 +38,7 @@ def read_examples(path: str | os.PathLike, num_labels: int, on_bad_row: str = "e
     path = Path(path)
     result = ReadResult([])
     # splitlines() would also split on U+2028 and friends inside titles; split on \n only.
-    for lineno, raw in enumerate(_decode(path).split("\n"), start=1):
+    for lineno, raw in enumerate(read_utf8(path)[0].split("\n"), start=1):
         row = raw.removesuffix("\r")
         if row == "" and lineno > 1:
             continue  # trailing newline / blank line

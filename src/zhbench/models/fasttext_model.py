@@ -16,9 +16,9 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import fasttext
 import numpy as np
-from tqdm.auto import tqdm
 
-from zhbench.io import METRIC_DECIMALS, BadInputError
+from zhbench.io import BadInputError
+from zhbench.models.search import recordable, tpe_maximize
 
 log = logging.getLogger(__name__)
 
@@ -161,33 +161,20 @@ def search(
                 trial.suggest_int(name, low, high)
             else:
                 trial.suggest_float(name, low, high, log=True)
-        return replace(base_args, **_recordable(trial.params))
+        return replace(base_args, **recordable(trial.params))
 
     def dev_accuracy(trial: optuna.Trial) -> float:
         accuracy = float(np.mean(train(train_file, suggest(trial), seed).predict(dev_texts) == dev_labels))
         log.info("trial %d %s: dev accuracy %.4f", trial.number, trial.params, accuracy)
         return accuracy
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one log line per trial is ours
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    with tqdm(total=trials, desc="fastText search", unit="trial") as bar:
-
-        def advance(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-            bar.set_postfix(best_dev_accuracy=f"{study.best_value:.4f}")
-            bar.update(1)
-
-        study.optimize(dev_accuracy, n_trials=trials, callbacks=[advance])
+    study = tpe_maximize(dev_accuracy, trials, seed, "fastText search")
     best = study.best_trial
     return SearchResult(
-        best_args=replace(base_args, **_recordable(best.params)),
+        best_args=replace(base_args, **recordable(best.params)),
         best_trial=best.number,
-        trials=[{"number": t.number, "args": _recordable(t.params), "dev_accuracy": t.value} for t in study.trials],
+        trials=[{"number": t.number, "args": recordable(t.params), "dev_accuracy": t.value} for t in study.trials],
     )
-
-
-def _recordable(values: Mapping[str, int | float]) -> dict[str, int | float]:
-    """Sampled floats cut to the decimals JSON records, so the recorded args are exactly the trained ones."""
-    return {name: round(v, METRIC_DECIMALS) if isinstance(v, float) else v for name, v in values.items()}
 
 
 def _sha256(path: Path) -> str:

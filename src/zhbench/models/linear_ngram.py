@@ -30,10 +30,10 @@ from scipy.special import softmax
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.svm import LinearSVC
-from tqdm.auto import tqdm
 
 from zhbench.data.thucnews import read_examples
-from zhbench.io import METRIC_DECIMALS, BadInputError
+from zhbench.io import BadInputError
+from zhbench.models.search import recordable, tpe_maximize
 from zhbench.text import segment
 from zhbench.text.segment import char_tokens
 
@@ -340,7 +340,7 @@ def search(
                 trial.suggest_float(name, float(low), float(high), log=True)
             else:
                 trial.suggest_int(name, low, high)
-        return replace(base, **_recordable(trial.params))
+        return replace(base, **recordable(trial.params))
 
     def dev_accuracy(trial: optuna.Trial) -> float:
         config = suggest(trial)
@@ -351,20 +351,12 @@ def search(
         log.info("trial %d %s: %d features, dev accuracy %.4f", trial.number, trial.params, train_features.shape[1], accuracy)
         return accuracy
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one log line per trial is ours
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    with tqdm(total=trials, desc="linear_ngram search", unit="trial") as bar:
-
-        def advance(study: optuna.Study, _trial: optuna.trial.FrozenTrial) -> None:
-            bar.set_postfix(best_dev_accuracy=f"{study.best_value:.4f}")
-            bar.update(1)
-
-        study.optimize(dev_accuracy, n_trials=trials, callbacks=[advance])
+    study = tpe_maximize(dev_accuracy, trials, seed, "linear_ngram search")
     best = study.best_trial
     return SearchResult(
-        best_config=replace(base, **_recordable(best.params)),
+        best_config=replace(base, **recordable(best.params)),
         best_trial=best.number,
-        trials=[{"number": t.number, "args": _recordable(t.params), "n_features": t.user_attrs["n_features"],
+        trials=[{"number": t.number, "args": recordable(t.params), "n_features": t.user_attrs["n_features"],
                  "dev_accuracy": t.value} for t in study.trials],
     )
 
@@ -384,11 +376,6 @@ def _check_space(base: LinearNgramConfig, search_space: Mapping[str, Sequence[in
                              f"as low as {high[0]}; every sample needs min <= max")
     # The other fields' limits are lower bounds (min_df >= 1, C > 0): checking the lowest corner covers all samples.
     replace(base, **{name: bounds[0] for name, bounds in search_space.items()})
-
-
-def _recordable(values: Mapping[str, int | float]) -> dict[str, int | float]:
-    """Sampled floats cut to the decimals JSON records, so the recorded args are exactly the trained ones."""
-    return {name: round(v, METRIC_DECIMALS) if isinstance(v, float) else v for name, v in values.items()}
 
 
 # --------------------------------------------------------------------------------------------------
