@@ -180,7 +180,7 @@ rule b:
 """
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(600, func_only=True)  # not the cluster build: apt on a shared machine
 def test_cluster_runs_a_tiny_workflow(slurm_cluster, tmp_path):
     """The harness itself: profile + plugin + cluster run a 3-rule chain, every rule in its own job."""
     (tmp_path / "Snakefile").write_text(TINY_SNAKEFILE)
@@ -207,7 +207,7 @@ RERUN_ON_SLURM = ["models/thucnews10/fasttext_char", "metrics/thucnews10/fasttex
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(RUN_TIMEOUT + 300)
+@pytest.mark.timeout(RUN_TIMEOUT + 300, func_only=True)  # not the wait for the local run
 def test_pipeline_on_slurm_matches_local_run(slurm_cluster, smoke_local, tmp_path):
     """`snakemake --workflow-profile workflow/profiles/slurm all` on a copy of the local smoke run with a
     baseline, a backbone and the report removed: SLURM jobs redo exactly those stages (every job
