@@ -4,6 +4,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -240,5 +242,18 @@ def test_ner_stages_end_to_end(tmp_path):
     assert m["eval_sentences"] == 3 and m["eval_sentences_available"] == 4
     assert [r["text"] for r in rows] == texts[:3] and all(isinstance(r["label"], dict) for r in rows)
     assert evaluate(argv) == 0 and metrics.read_bytes() == first  # quality metrics are byte-stable
+
+    # `zhbench predict --model ner/<variant>` answers with the entities the evaluation wrote
+    proc = subprocess.run([sys.executable, "-m", "zhbench.cli", "predict", "--model", "ner/cluener", "--models-root",
+                           str(tmp_path / "models"), *texts[:3]], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    answers = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [a["text"] for a in answers] == texts[:3]
+    for answer, row in zip(answers, rows):
+        label: dict = {}
+        for e in answer["entities"]:
+            assert answer["text"][e["start"]:e["end"] + 1] == e["text"]
+            label.setdefault(e["type"], {}).setdefault(e["text"], []).append([e["start"], e["end"]])
+        assert label == row["label"]
     # a model trained on one variant is not scored as another
     assert evaluate(argv[:3] + ["pd1998-devtest"] + argv[4:]) == 1

@@ -3,11 +3,14 @@
     zhbench predict --model char/bert "中国女排夺得世界杯冠军" "央行下调存款准备金率"
     echo "中国女排夺得世界杯冠军" | zhbench predict --model fasttext_char
     zhbench predict --model linear_ngram --input titles.csv --text-column title --output out.jsonl
+    zhbench predict --model ner/cluener "浙商银行企业信贷部叶老桂博士"
     zhbench models
 
 `predict` loads the model exactly as `zhbench serve` does (the same loader, checks and warm-up, the
 same segmentation in front), so an answer here is the answer /predict gives, and the one the
 evaluation stage scored. Each output row holds the text, the label, its probability and the top-k.
+An NER model (`ner/<variant>`) answers with each text's entities instead: text, type, start, end
+(end inclusive, as CLUENER counts), decoded as the evaluate_ner stage decodes them.
 """
 from __future__ import annotations
 
@@ -78,8 +81,20 @@ def predictions(classifier, texts: list[str], k: int, batch_size: int = 64, prog
             bar.update(len(chunk))
 
 
+def entity_rows(tagger, texts: list[str], batch_size: int = 64, progress: bool = True) -> Iterator[dict]:
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(texts), desc="predict ner", unit="text", disable=not progress, mininterval=1.0) as bar:
+        for start in range(0, len(texts), batch_size):
+            chunk = texts[start:start + batch_size]
+            for text, entities in zip(chunk, tagger.entities(chunk)):
+                yield {"text": text, "entities": entities}
+            bar.update(len(chunk))
+
+
 def write_rows(rows: list[dict], output: str | None) -> None:
-    """JSON lines to stdout or a .jsonl file; a .csv gets text, label, probability and top-k as JSON."""
+    """JSON lines to stdout or a .jsonl file; a .csv gets text, label, probability and top-k as JSON
+    (text and entities as JSON for an NER model)."""
     from zhbench.io import write_text
 
     if output is None or Path(output).suffix == ".jsonl":
@@ -88,10 +103,14 @@ def write_rows(rows: list[dict], output: str | None) -> None:
         return
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["text", "label", "label_id", "probability", "top_k"])
-    for r in rows:
-        writer.writerow([r["text"], r["label"], r["label_id"], f"{r['probability']:.6f}",
-                         json.dumps(r["top_k"], ensure_ascii=False)])
+    if rows and "entities" in rows[0]:
+        writer.writerow(["text", "entities"])
+        writer.writerows([r["text"], json.dumps(r["entities"], ensure_ascii=False)] for r in rows)
+    else:
+        writer.writerow(["text", "label", "label_id", "probability", "top_k"])
+        for r in rows:
+            writer.writerow([r["text"], r["label"], r["label_id"], f"{r['probability']:.6f}",
+                             json.dumps(r["top_k"], ensure_ascii=False)])
     write_text(output, buf.getvalue())
 
 
@@ -104,6 +123,17 @@ def _predict(args: argparse.Namespace) -> int:
     if args.texts and args.input:
         raise ValueError("give texts as arguments or --input FILE, not both")
     texts = list(args.texts) if args.texts else read_texts(args.input, args.text_column)
+    progress = args.input is not None and not args.no_progress
+    if args.model.startswith("ner/"):
+        from zhbench.ner_predict import EntityTagger
+
+        try:
+            tagger = EntityTagger(Path(args.models_root) / args.model)
+        except ModelLoadError as err:
+            print(f"zhbench predict: error: {err}", file=sys.stderr)
+            return 2
+        write_rows(list(entity_rows(tagger, texts, progress=progress)), args.output)
+        return 0
     args.model_dir, args.metrics, args.stopwords, args.threads, args.workers = None, None, args.stopwords, 1, 1
     args.max_texts, args.max_chars = max(1, len(texts)), max(1, max(len(t) for t in texts))
     try:
@@ -112,7 +142,7 @@ def _predict(args: argparse.Namespace) -> int:
         print(f"zhbench predict: error: {err}", file=sys.stderr)
         return 2
     k = min(args.top_k, len(service.classifier.labels))
-    rows = list(predictions(service.classifier, texts, k, progress=args.input is not None and not args.no_progress))
+    rows = list(predictions(service.classifier, texts, k, progress=progress))
     write_rows(rows, args.output)
     return 0
 
@@ -161,7 +191,8 @@ def add_subparsers(sub) -> None:
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("texts", nargs="*", help="texts to classify (else --input, else one text per line on stdin)")
     p.add_argument("--model", required=True, help="trained model: a baseline (fasttext_char, linear_ngram) or "
-                                                  "char/<backbone>, word/<backbone>, quantized/char/bert_int8, ...")
+                                                  "char/<backbone>, word/<backbone>, quantized/char/bert_int8, ...; "
+                                                  "ner/<variant> (cluener, pd1998-devtest) for entities")
     p.add_argument("--input", help="file of texts: .txt (one per line), .csv/.tsv (with a header) or .jsonl")
     p.add_argument("--text-column", default="text", help="the text column of a .csv/.tsv/.jsonl input (default: text)")
     p.add_argument("--output", help="write .jsonl or .csv here (default: JSON lines on stdout)")
