@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from zhbench.features import sha256_file
+from zhbench.io import sha256_file
 from zhbench.preprocess import TEXT_DIR
 from zhbench.text import segment
 

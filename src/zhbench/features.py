@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 import torch
 from safetensors.torch import load_file, save_file
 
-from zhbench.io import atomic_path
+from zhbench.io import atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +78,6 @@ class LoadInfo:
     seconds: float     # wall time of load_features (encode or cache read)
     cache_hit: bool
     cache_file: str | None
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _encoder(tokenizer, granularity: str):
