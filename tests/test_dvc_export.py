@@ -70,3 +70,16 @@ def test_code_deps_follow_imports_through_modules_and_functions(tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     assert code_deps(script, tmp_path / "src") == sorted(
         f"src/zhbench/{f}" for f in ("__init__.py", "a.py", "c.py", "models/__init__.py", "models/b.py"))
+
+
+def test_code_deps_follow_modules_a_registry_names_by_string(tmp_path, monkeypatch):
+    pkg = tmp_path / "src" / "zhbench"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "registry.py").write_text('LAZY = {"kind": ("zhbench.plugin", "load")}\nDOC = "zhbench.missing is not a file"\n')
+    (pkg / "plugin.py").write_text("def load():\n    pass\n")
+    script = tmp_path / "script.py"
+    script.write_text("from zhbench import registry\n")
+    monkeypatch.chdir(tmp_path)
+    assert code_deps(script, tmp_path / "src") == ["src/zhbench/__init__.py", "src/zhbench/plugin.py",
+                                                   "src/zhbench/registry.py"]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = "zhbench"
+DOTTED_MODULE = re.compile(rf"{PACKAGE}(\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def _module_file(src: Path, dotted: str) -> Path | None:
@@ -26,11 +28,15 @@ def _module_file(src: Path, dotted: str) -> Path | None:
 
 def _imported_modules(path: Path) -> set[str]:
     """Dotted names of every zhbench module `path` imports (absolute imports: the project uses no
-    relative ones); `from zhbench.x import y` names zhbench.x and, when y is a module, zhbench.x.y."""
+    relative ones); `from zhbench.x import y` names zhbench.x and, when y is a module, zhbench.x.y.
+    A string that is a zhbench module's dotted name counts too: that is how a loader registry
+    (zhbench.predict's LAZY_LOADERS, through importlib) names code it runs."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and DOTTED_MODULE.fullmatch(node.value):
+            names.add(node.value)
+        elif isinstance(node, ast.Import):
             names.update(a.name for a in node.names if a.name.split(".")[0] == PACKAGE)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
                 and node.module.split(".")[0] == PACKAGE:
