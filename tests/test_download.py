@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import MIRROR
 from zhbench.data.download import ChecksumError, DownloadError, digests, fetch_variant
 from zhbench.data.registry import VARIANTS, RemoteFile, Variant
 
@@ -119,11 +120,8 @@ def test_existing_output_survives_a_failed_download(tmp_path, monkeypatch):
     assert (out / "keep.txt").read_text() == "old"
 
 
-@pytest.mark.skipif(not Path("../shared/data").exists() and not Path("/work/shared/data").exists(),
-                    reason="needs the mirrored datasets")
+@pytest.mark.skipif(not Path(MIRROR).exists(), reason="needs the mirrored datasets (../shared/data beside the project)")
 def test_real_mirror_verifies_the_default_variant(tmp_path):
-    from helpers import MIRROR
-
     manifest = fetch_variant(VARIANTS["thucnews10-33k"], tmp_path / "raw", mirror=MIRROR)
     assert set(manifest["files"]) == {"class.txt", "train.txt", "dev.txt", "test.txt"}
     assert sum(1 for _ in open(tmp_path / "raw" / "train.txt", encoding="utf-8")) == 33590
