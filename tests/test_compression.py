@@ -31,12 +31,16 @@ def _title(rng: random.Random, label: int) -> str:
 
 
 def _write_data(root: Path, sizes=(240, 60, 60)) -> Path:
+    """A processed dataset as preprocessing writes it: char/ tokens and text/ titles."""
     rng = random.Random(0)
-    (root / "char").mkdir(parents=True, exist_ok=True)
+    for sub in ("char", "text"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "labels.txt").write_text("\n".join(LABELS) + "\n", encoding="utf-8")
     for split, n in zip(("train", "dev", "test"), sizes):
-        rows = [f"{_title(rng, i % 3)}\t{i % 3}" for i in range(n)]
-        (root / "char" / f"{split}.tsv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+        rows = [(_title(rng, i % 3), i % 3) for i in range(n)]
+        (root / "char" / f"{split}.tsv").write_text("".join(f"{t}\t{y}\n" for t, y in rows), encoding="utf-8")
+        (root / "text" / f"{split}.tsv").write_text("".join(f"{t.replace(' ', '')}\t{y}\n" for t, y in rows),
+                                                   encoding="utf-8")
     return root
 
 
@@ -206,6 +210,32 @@ def test_textcnn_student_trains_and_reloads(teacher, tmp_path):
     gold = torch.tensor([0, 1, 2, 0])
     assert torch.allclose(D.kd_loss(logits, logits, gold, 1.0, 2.0), F.cross_entropy(logits, gold))
     assert torch.allclose(D.kd_loss(logits, logits, gold, 0.0, 2.0), torch.tensor(0.0), atol=1e-6)
+    # a transfer row learns from the teacher alone: its gold label does not move the loss
+    teacher_logits, flags = torch.randn(4, 3), torch.tensor([False, False, True, True])
+    other_gold = torch.tensor([0, 1, 0, 1])
+    mixed = D.kd_loss(logits, teacher_logits, gold, 0.5, 2.0, flags)
+    assert torch.allclose(mixed, D.kd_loss(logits, teacher_logits, other_gold, 0.5, 2.0, flags))
+    assert not torch.allclose(mixed, D.kd_loss(logits, teacher_logits, gold, 0.5, 2.0))
+
+
+def test_transfer_set_is_seeded_noisy_copies_of_the_train_titles():
+    from zhbench.transfer_set import MASK, TransferConfig, transfer_titles
+
+    titles = ["中国女排夺得世界杯冠军", "央行宣布下调存款准备金率 0.5 个百分点", "新游戏上线"]
+    cfg = TransferConfig(copies=3, mask_prob=0.3, span_prob=0.5, min_span=4)
+    noisy, labels = transfer_titles(titles, [7, 0, 8], cfg, seed=1)
+    assert (noisy, labels) == transfer_titles(titles, [7, 0, 8], cfg, seed=1)
+    assert noisy != transfer_titles(titles, [7, 0, 8], cfg, seed=2)[0]
+    assert len(noisy) == 9 and labels == [7, 0, 8] * 3
+    for copy, source in zip(noisy, titles * 3):
+        assert len(copy) >= min(len(source), cfg.min_span)
+        kept = copy.replace(MASK, "")
+        assert all(c in source for c in kept), (copy, source)  # only masking and cutting, nothing new
+    assert any(MASK in c for c in noisy) and any(len(c) < len(s) for c, s in zip(noisy, titles * 3))
+    assert transfer_titles(titles, [7, 0, 8], TransferConfig(), seed=1) == ([], [])
+    for bad in ({"copies": -1}, {"mask_prob": 1.5}, {"min_span": 0}, {"copies": 2, "masks": 0.1}):
+        with pytest.raises(ValueError, match="distill.transfer"):
+            TransferConfig.from_dict(bad)
 
 
 # --- FastBERT ----------------------------------------------------------------------------------------
@@ -266,7 +296,8 @@ def test_stage_scripts(teacher, tmp_path):
     params = {
         "seed": 42,
         "quantize": {"threads": 1, "base_config": False, "timing_min_samples": 8, "timing_max_seconds": 1},
-        "distill": {"threads": 1, "alpha": 0.5, "temperature": 2.0, "timing_rows": 16,
+        "preprocess": {"remove_stopwords": False},
+        "distill": {"threads": 1, "alpha": 0.5, "temperature": 2.0, "timing_rows": 16, "transfer": {"copies": 2},
                     "student": {"embedding_dim": 16, "num_filters": 8},
                     "train": {"epochs": 2, "batch_size": 32, "lr": 0.01, "max_len": MAX_LEN, "eval_every": 5,
                               "threads": 1}},
@@ -290,6 +321,10 @@ def test_stage_scripts(teacher, tmp_path):
         "--no-progress"]) == 0
     s = yaml.safe_load((tmp_path / "s.json").read_text())
     assert {"dev", "test", "teacher_test_accuracy", "parameters", "size_bytes"} <= set(s)
+    train_rows = len((data / "char" / "train.tsv").read_text(encoding="utf-8").splitlines())
+    transfer = (tmp_path / "distill" / "transfer_distill.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(transfer) == 2 * train_rows == s["distill"]["transfer_rows"]
+    assert yaml.safe_load((tmp_path / "distill.json").read_text())["transfer"]["rows"] == 2 * train_rows
     assert _script("fastbert").main(common + ["--teacher", str(tdir), "--out", t + "/fb", "--metrics", t + "/f.json",
                                               "--timing", t + "/f_timing.json", "--no-progress"]) == 0
     f = yaml.safe_load((tmp_path / "f.json").read_text())

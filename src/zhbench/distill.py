@@ -122,6 +122,37 @@ def write_distill_tsv(teacher_dir: str | os.PathLike, data_dir: str | os.PathLik
     return summary
 
 
+def write_transfer_tsv(teacher_dir: str | os.PathLike, data_dir: str | os.PathLike, out_file: Path,
+                       labels: Sequence[str], cfg, seed: int, stopwords: frozenset[str] = frozenset(),
+                       batch_size: int = 128, progress: bool = False) -> dict[str, Any]:
+    """The teacher's logits over the transfer set (zhbench.transfer_set: noisy copies of the train
+    titles) as a distill TSV whose gold column is the source title's label; empty with copies 0."""
+    import tempfile
+
+    from zhbench.evaluate import read_split
+    from zhbench.preprocess import TEXT_DIR
+    from zhbench.transfer_set import SPLIT, transfer_titles, write_transfer_split
+
+    titles, gold = read_split(Path(data_dir) / TEXT_DIR / "train.tsv", len(labels))
+    titles, gold = transfer_titles(titles, gold.tolist(), cfg, seed)
+    if not titles:
+        with atomic_path(out_file) as tmp:
+            tmp.write_text("", encoding="utf-8")
+        return {"rows": 0, "copies": 0}
+    with tempfile.TemporaryDirectory(prefix="zhbench-transfer-") as scratch:
+        write_transfer_split(scratch, titles, gold, stopwords)
+        texts, _ = read_split(Path(scratch) / STUDENT_GRANULARITY / f"{SPLIT}.tsv", len(labels))
+        logits = teacher_split_logits(teacher_dir, scratch, SPLIT, labels, batch_size, progress)
+    with atomic_path(out_file) as tmp:
+        tmp.write_text(format_distill_rows(texts, gold, logits), encoding="utf-8")
+    agree = float((logits.argmax(1).numpy() == np.asarray(gold)).mean())
+    probs = torch.softmax(logits, 1).max(1).values
+    log.info("transfer TSV %s: %d rows (%d copies of train), teacher agrees with the source label on %.4f, "
+             "mean top probability %.4f", out_file, len(texts), cfg.copies, agree, float(probs.mean()))
+    return {"rows": len(texts), "copies": cfg.copies, "teacher_agrees_with_source_label": agree,
+            "teacher_mean_top_probability": float(probs.mean())}
+
+
 def is_backbone_dir(model_dir: str | os.PathLike) -> bool:
     """A fine-tuned transformer classifier (save_classifier's dir, no other kind)."""
     from zhbench.models.backbones import META_FILE
@@ -163,8 +194,9 @@ class DistillSplit:
     teacher_logits: torch.Tensor  # float32 [N, C]
 
 
-def read_distill_tsv(path: str | os.PathLike, num_labels: int) -> DistillSplit:
-    """Read and check a distill TSV; a row with the wrong number of logit columns is a label-set mismatch."""
+def read_distill_tsv(path: str | os.PathLike, num_labels: int, allow_empty: bool = False) -> DistillSplit:
+    """Read and check a distill TSV; a row with the wrong number of logit columns is a label-set
+    mismatch. `allow_empty`: the transfer TSV of a run without a transfer set."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(path, None, "distill TSV not found; run the distill_tsv stage first")
@@ -187,9 +219,10 @@ def read_distill_tsv(path: str | os.PathLike, num_labels: int) -> DistillSplit:
             texts.append(parts[0])
             labels.append(y)
             logits.append(row)
-    if not texts:
+    if not texts and not allow_empty:
         raise BadInputError(path, None, "expected at least one row, found none")
-    return DistillSplit(texts, torch.tensor(labels, dtype=torch.long), torch.tensor(logits, dtype=torch.float32))
+    return DistillSplit(texts, torch.tensor(labels, dtype=torch.long),
+                        torch.tensor(logits, dtype=torch.float32).reshape(len(texts), num_labels))
 
 
 def encode_texts(tokenizer_file: str | os.PathLike, texts: Sequence[str], max_len: int) -> torch.Tensor:
@@ -208,15 +241,17 @@ def encode_texts(tokenizer_file: str | os.PathLike, texts: Sequence[str], max_le
 
 
 def kd_loss(student: torch.Tensor, teacher: torch.Tensor, gold: torch.Tensor, alpha: float,
-            temperature: float) -> torch.Tensor:
-    """alpha * CE(gold) + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T)), batch mean."""
-    hard = F.cross_entropy(student, gold)
-    if alpha >= 1.0:
-        return hard
+            temperature: float, transfer: torch.Tensor | None = None) -> torch.Tensor:
+    """Batch mean of alpha * CE(gold) + (1 - alpha) * T^2 * KL(softmax(teacher/T) || softmax(student/T))
+    per row; rows flagged in `transfer` (the transfer set's noisy copies) take T^2 * KL alone."""
     t = temperature
-    soft = F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1),
-                    reduction="batchmean", log_target=True)
-    return alpha * hard + (1.0 - alpha) * t * t * soft
+    hard = F.cross_entropy(student, gold, reduction="none")
+    soft = t * t * F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1),
+                            reduction="none", log_target=True).sum(1)
+    per_row = alpha * hard + (1.0 - alpha) * soft
+    if transfer is not None:
+        per_row = torch.where(transfer, soft, per_row)
+    return per_row.mean()
 
 
 @dataclass
@@ -261,10 +296,10 @@ class Distillation(nn.Module):
         super().__init__()
         self.student, self.alpha, self.temperature = student, alpha, temperature
 
-    def forward(self, input_ids, labels, teacher_logits) -> SequenceClassifierOutput:
+    def forward(self, input_ids, labels, teacher_logits, transfer=None) -> SequenceClassifierOutput:
         logits = self.student(input_ids)
-        return SequenceClassifierOutput(loss=kd_loss(logits, teacher_logits, labels, self.alpha, self.temperature),
-                                        logits=logits)
+        loss = kd_loss(logits, teacher_logits, labels, self.alpha, self.temperature, transfer)
+        return SequenceClassifierOutput(loss=loss, logits=logits)
 
 
 
@@ -278,14 +313,22 @@ def predict_student(model: nn.Module, input_ids: torch.Tensor, batch_size: int =
 
 
 def train_student(model: nn.Module, train_ids: torch.Tensor, train: DistillSplit, dev_ids: torch.Tensor,
-                  dev: DistillSplit, cfg: StudentConfig, progress: bool = True) -> FitResult:
-    """Train in place on the KD loss through zhbench.fit; early stop on dev CE (gold); the best dev
-    state is restored."""
+                  dev: DistillSplit, cfg: StudentConfig, progress: bool = True,
+                  transfer_ids: torch.Tensor | None = None, transfer: DistillSplit | None = None) -> FitResult:
+    """Train in place on the KD loss through zhbench.fit, over the train rows and the transfer set's
+    (if any); early stop on dev CE (gold); the best dev state is restored."""
     def evaluate(distillation: nn.Module) -> Evaluation:
         dev_logits = predict_student(distillation.student, dev_ids)
         return Evaluation(float(F.cross_entropy(dev_logits, dev.labels)),
                           float((dev_logits.argmax(1) == dev.labels).float().mean()))
 
-    data = TensorRows(input_ids=train_ids, labels=train.labels, teacher_logits=train.teacher_logits)
+    n_transfer = 0 if transfer is None else len(transfer.texts)
+    if n_transfer:
+        data = TensorRows(input_ids=torch.cat([train_ids, transfer_ids]),
+                          labels=torch.cat([train.labels, transfer.labels]),
+                          teacher_logits=torch.cat([train.teacher_logits, transfer.teacher_logits]),
+                          transfer=torch.arange(len(train_ids) + n_transfer) >= len(train_ids))
+    else:
+        data = TensorRows(input_ids=train_ids, labels=train.labels, teacher_logits=train.teacher_logits)
     return fit(Distillation(model, cfg.alpha, cfg.temperature), data, cfg.fit_settings(), evaluate=evaluate,
                progress=progress, desc="student")

@@ -60,7 +60,7 @@ def preprocess(raw_dir: str | os.PathLike, out_dir: str | os.PathLike, cfg: Prep
                 rows = [(segment(ex.text, granularity, stop), ex.label)
                         for ex in tqdm(examples, desc=f"{granularity}/{split}", leave=False, mininterval=1)]
                 token_lengths[granularity][split] = [len(t) for t, _ in rows]
-                _write_split(tmp / granularity, split, rows)
+                write_split(tmp / granularity, split, rows)
     return {**dataset_stats(splits, labels, skipped, token_lengths), **provenance}
 
 
@@ -100,7 +100,7 @@ def subsample(examples: list[Example], cap: int | None) -> list[Example]:
     return [examples[int(i * step)] for i in range(cap)]
 
 
-def _write_split(out: Path, split: str, rows: list[tuple[list[str], int]]) -> None:
+def write_split(out: Path, split: str, rows: list[tuple[list[str], int]]) -> None:
     # An example with no tokens left (e.g. all stop words) keeps a placeholder so that line
     # numbers stay aligned with the source file across granularities.
     with open(out / f"{split}.tsv", "w", encoding="utf-8") as tsv, \

@@ -38,6 +38,7 @@ rule distill_tsv:
     input:
         data=f"data/processed/{TASK}",
         teacher=lambda w: layout.teacher_path(TASK, w.teacher, config),
+        stopwords="config/stopwords.txt",
         script="workflow/scripts/distill_tsv.py",
         code=code_deps("workflow/scripts/distill_tsv.py"),
     output:
@@ -54,10 +55,13 @@ rule distill_tsv:
         mem_mb=3000,
         runtime=60,
     params:
-        tracked=tracked("seed", "distill.threads", "distill.teacher_batch_size"),
+        tracked=tracked(
+            "seed", "distill.threads", "distill.teacher_batch_size", "distill.transfer", "preprocess.remove_stopwords"
+        ),
     shell:
         "workflow/python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
-        " --granularity char --out {output.tsv} --summary {output.summary} --log-file {log}"
+        " --granularity char --out {output.tsv} --summary {output.summary} --stopwords {input.stopwords}"
+        " --log-file {log}"
 
 
 rule train_student:

@@ -91,6 +91,8 @@ def run(args, params):
     tokenizer_file = Path(args.vocab) / "tokenizer.json"
     splits = {s: D.read_distill_tsv(Path(args.distill) / f"{s}_distill.tsv", len(labels)) for s in ("train", "dev", "test")}
     ids = {s: D.encode_texts(tokenizer_file, d.texts, cfg.max_len) for s, d in splits.items()}
+    transfer = D.read_distill_tsv(Path(args.distill) / "transfer_distill.tsv", len(labels), allow_empty=True)
+    transfer_ids = D.encode_texts(tokenizer_file, transfer.texts, cfg.max_len)
 
     from zhbench.text.vocab import load_tokenizer
 
@@ -98,7 +100,7 @@ def run(args, params):
     torch.manual_seed(seed)
     student = TextCNN(TextCNNConfig(vocab_size=vocab_size, num_labels=len(labels), **section.get("student", {})))
     result = D.train_student(student, ids["train"], splits["train"], ids["dev"], splits["dev"], cfg,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, transfer_ids=transfer_ids, transfer=transfer)
 
     extra = {"model": "textcnn", "granularity": args.granularity, "labels": labels, "max_len": cfg.max_len,
              "teacher": teacher_extra.get("backbone", teacher_dir.name), "distill": asdict(cfg),
@@ -126,7 +128,8 @@ def run(args, params):
         "parameters": {"student": n_student, "teacher": n_teacher,
                        "ratio": n_teacher / n_student if n_teacher else None},
         "size_bytes": {"student": size_student, "teacher": size_teacher, "ratio": size_teacher / size_student},
-        "distill": {"alpha": cfg.alpha, "temperature": cfg.temperature, "best_step": result.best_step,
+        "distill": {"alpha": cfg.alpha, "temperature": cfg.temperature, "transfer_rows": len(transfer.texts),
+                    "best_step": result.best_step,
                     "steps": result.steps, "stopped_early": result.stopped_early},
     })
 
