@@ -1,11 +1,12 @@
 """Session-wide fixtures: the README's own pipeline runs (its `make run` in one fresh clone, its
-`dvc repro` in another, both on the smoke profile, started side by side when the session starts so
-they overlap the unit tests), shared by the end-to-end, README, kill-and-resume and SLURM tests;
-and the rule that decides whether this machine can run the SLURM tests."""
+`dvc repro` in another, both on the smoke profile), the pretrained-smoke and own-data runs, and the
+one-node SLURM cluster's build, all started side by side when the session starts so that they
+overlap the unit tests; and the rule that decides whether this machine can run the SLURM tests."""
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +18,10 @@ from helpers import (ReadmeRun, make_fresh_clone, make_own_data_project, make_pr
                      readme_blocks)
 
 RUN_TIMEOUT = 2400  # seconds a pipeline run may take (they share the machine with the unit tests)
-PIPELINE_FIXTURES = {"smoke_local", "smoke_dvc", "pretrained_smoke", "own_data_run"}
+# In the order they usually finish (own data has the smallest DAG; `dvc repro` runs one stage at a
+# time), which is the order their tests run in.
+PIPELINE_FIXTURES = ("own_data_run", "pretrained_smoke", "smoke_local", "smoke_dvc")
+CLUSTER_SH = Path(__file__).parent / "slurm" / "cluster.sh"
 
 
 def slurm_capable() -> str | None:
@@ -29,11 +33,20 @@ def slurm_capable() -> str | None:
     return None
 
 
+def _run_order(item) -> int:
+    """0 for a unit test, 1 for one that waits for the SLURM cluster only, then 2, 3, ... by the last
+    pipeline run it waits for."""
+    waits = [i for i, f in enumerate(PIPELINE_FIXTURES) if f in item.fixturenames]
+    return 2 + max(waits) if waits else 1 if "slurm_cluster" in item.fixturenames else 0
+
+
 def pytest_collection_modifyitems(config, items):
-    config.zhbench_pipeline_runs = {f for item in items for f in PIPELINE_FIXTURES & set(item.fixturenames)}
-    # The tests that wait for the pipeline runs go last, so the unit tests run while the pipelines do.
-    items.sort(key=lambda item: bool(PIPELINE_FIXTURES & set(item.fixturenames)))
+    config.zhbench_pipeline_runs = {f for item in items for f in PIPELINE_FIXTURES if f in item.fixturenames}
+    # The unit tests first, while the pipelines and the SLURM cluster build run in the background;
+    # then the tests that wait for the cluster; then those that wait for each pipeline run.
+    items.sort(key=_run_order)
     reason = slurm_capable()
+    config.zhbench_cluster_build = reason is None and any("slurm_cluster" in item.fixturenames for item in items)
     if reason is None:
         return
     skip = pytest.mark.skip(reason=f"SLURM tests build a one-node cluster from Debian packages: {reason}")
@@ -60,10 +73,34 @@ def readme_runs(request, tmp_path_factory):
     if "pretrained_smoke" in needed:
         project = make_pretrained_smoke_project(root / "pretrained-smoke")
         runs["pretrained"] = ReadmeRun.command(project, ".venv/bin/snakemake --cores 2 all", "pretrained-smoke")
+    if getattr(request.config, "zhbench_cluster_build", False):
+        log = (root / "cluster-up.log").open("w")
+        runs["cluster-up"] = subprocess.Popen(["bash", str(CLUSTER_SH), "up"], stdout=log, stderr=subprocess.STDOUT,
+                                              start_new_session=True)
+        runs["cluster-up"].log = Path(log.name)
     yield runs
     for r in runs.values():
-        if r.proc.poll() is None:
-            os.killpg(r.proc.pid, 9)
+        proc = r if isinstance(r, subprocess.Popen) else r.proc
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    if "cluster-up" in runs and os.environ.get("ZHBENCH_SLURM_KEEP") != "1":  # also when no SLURM test ran
+        subprocess.run(["bash", str(CLUSTER_SH), "down"], capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster_build(readme_runs) -> str:
+    """tests/slurm/cluster.sh up, started when the session starts (apt and daemon start-up overlap the
+    unit tests): its log once it has exited 0; fails the tests that need it otherwise."""
+    proc = readme_runs["cluster-up"]
+    try:
+        rc = proc.wait(timeout=900)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)
+        pytest.fail(f"cluster.sh up still running after 900 s:\n{proc.log.read_text(errors='replace')[-4000:]}",
+                    pytrace=False)
+    if rc != 0:
+        pytest.fail(f"cluster.sh up failed ({rc}):\n{proc.log.read_text(errors='replace')[-6000:]}", pytrace=False)
+    return proc.log.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")

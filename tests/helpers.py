@@ -176,7 +176,8 @@ def write_own_csv_dataset(directory: Path) -> Path:
 
 def make_own_data_project(dest: Path) -> Path:
     """A fresh clone whose classification data is the user's own 3-class CSV dataset, the smoke
-    profile over it with one backbone per granularity."""
+    profile's classification stages over it with one backbone per granularity. NER, LCQMC and
+    pre-training read no classification data, so they are off here (the smoke run covers them)."""
     make_fresh_clone(dest)
     data = write_own_csv_dataset(dest.parent / "my-titles")
     params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
@@ -184,7 +185,9 @@ def make_own_data_project(dest: Path) -> Path:
     params["backbones"]["granularities"] = {"char": ["bert"], "word": ["bert"]}
     params["baselines"]["models"] = ["fasttext_char", "linear_ngram"]
     params["cache_timing"]["backbones"] = ["bert"]
-    params["pretrain"]["families"] = ["bert"]
+    params["pretrain"]["families"] = []
+    params["ner"]["variants"] = []
+    params["pair"]["backbones"] = []
     params["ensemble"]["members"] = ["linear_ngram", "char/bert"]
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
     run([sys.executable, "-m", "zhbench.cli", "dag", "export-dvc"], cwd=dest)

@@ -182,8 +182,15 @@ def teacher_split_logits(teacher_dir, data_dir, split: str, labels: Sequence[str
     except ModelLoadError as err:
         raise TeacherError(f"teacher {teacher_dir}: {err}") from err
     check_label_set(teacher_dir, len(predictor.labels), predictor.labels, labels)
+    from tqdm.auto import tqdm
+
     titles, _ = read_split(Path(data_dir) / "text" / f"{split}.tsv", len(labels))
-    probs = TextClassifier(predictor).predict_proba(list(titles))
+    classifier = TextClassifier(predictor)
+    # Chunks of a multiple of every predictor's own batch size: the same batches as one call.
+    chunk = 4096
+    probs = np.concatenate([classifier.predict_proba(titles[s:s + chunk])
+                            for s in tqdm(range(0, len(titles), chunk), desc=f"teacher {split}",
+                                          disable=not progress, mininterval=1.0)])
     return torch.from_numpy(np.log(np.clip(probs, 1e-12, None))).float()
 
 

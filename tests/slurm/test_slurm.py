@@ -41,8 +41,9 @@ def _cluster(action: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="session")
-def slurm_cluster():
-    """A running single-node SLURM with accounting (sacct); always stopped at the end of the session."""
+def slurm_cluster(slurm_cluster_build):
+    """A running single-node SLURM with accounting (sacct), built in the background since the session
+    started (conftest.py); always stopped at the end of the session."""
     # A CI job that times out sends SIGTERM, which would end Python without running finalizers and leave
     # five daemons behind. Turn it into KeyboardInterrupt: pytest then still tears fixtures down.
     def _interrupt(signum, frame):
@@ -50,10 +51,7 @@ def slurm_cluster():
 
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        up = _cluster("up")
-        if up.returncode != 0:
-            pytest.fail(f"cluster.sh up failed ({up.returncode}):\n{up.stdout}\n{up.stderr}", pytrace=False)
-        sys.stderr.write(up.stderr)
+        sys.stderr.write(slurm_cluster_build)
         yield
     finally:
         if os.environ.get("ZHBENCH_SLURM_KEEP") != "1":

@@ -44,14 +44,17 @@ def _textcnn_blocks(inp: ReportInputs) -> list:
                      m["parameters"]["teacher"] if m["parameters"]["teacher"] is not None else "—",
                      mb(m["size_bytes"]["teacher"]), pct(r_teacher.get("test_accuracy")) if t == "bert" else "—",
                      delta_pp(m["teacher_test_accuracy"], r_teacher.get("test_accuracy")) if t == "bert" else "—"])
-        notes.append(f"← `{t}`: best step {d['best_step']} of {d['steps']}, agrees with its teacher on "
+        transfer = (f", plus {d['transfer_rows']:,} transfer-set rows the teacher labelled"
+                    if d.get("transfer_rows") else "")
+        notes.append(f"← `{t}`: best step {d['best_step']} of {d['steps']}{transfer}, agrees with its teacher on "
                      f"{pct(m['agreement_with_teacher'])} % of test titles")
     alpha, temperature = inp.params.get("distill", {}).get("alpha"), inp.params.get("distill", {}).get("temperature")
     blocks.append(Table(
         "tbl-textcnn", ["model", "test acc %", "test macro-F1 %", "test loss", "parameters", "size MiB",
                         "write-up test acc %", "Δ vs write-up (pp)"], rows,
         caption=f"Ours: {ours_line(inp.profile, inp.variant)}; one student per teacher, loss = {alpha}·CE(gold) + "
-                f"(1 − {alpha})·T²·KL at T = {temperature} ({'; '.join(notes)}). A transformer teacher gives its "
+                f"(1 − {alpha})·T²·KL at T = {temperature}, T²·KL alone on the transfer set (noisy copies of the "
+                f"train titles, Tang et al. 2019) ({'; '.join(notes)}). A transformer teacher gives its "
                 "logits, any other its log-probabilities. Our teachers are from-scratch mini backbones and the "
                 "models of this run, the write-up's a fine-tuned bert-base. "
                 f"Write-up: {ref.get('source', '')}."))
