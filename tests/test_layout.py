@@ -32,6 +32,12 @@ def test_every_served_model_has_a_distinct_path_and_the_forest_is_not_served():
     served = layout.served_models(params)
     paths = [layout.model_path("t", m) for m in served]
     assert len(set(paths)) == len(paths) and "ensemble" in served
+    # an ensemble finds its members where the layout puts them, whatever their kind
+    from pathlib import Path
+
+    from zhbench.ensemble import member_dir
+
+    assert all(str(member_dir(Path("models/t"), m)) == layout.model_path("t", m) for m in served)
     assert not any(params["baselines"].get(m, {}).get("type") == "random_forest" for m in served)
 
 

@@ -114,5 +114,7 @@ def load_ensemble_predictor(model_dir: Path, labels: list[str] | None,
 
 
 def member_dir(models_task_dir: Path, member: str) -> Path:
-    """models/<task>/<baseline> for a baseline, models/<task>/backbones/<g>/<b> for "<g>/<b>"."""
-    return models_task_dir / ("backbones" if "/" in member else "") / member
+    """A member's dir under models/<task>/, as zhbench.layout places every served model."""
+    from zhbench.layout import model_subpath
+
+    return models_task_dir / model_subpath(member)

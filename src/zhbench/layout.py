@@ -109,10 +109,15 @@ def served_models(params: dict) -> list[str]:
     return models + ["ensemble"]
 
 
-def model_path(task_name: str, model: str) -> str:
-    """models/<task>/... of a served model name (`char/bert` is a backbone)."""
+def model_subpath(model: str) -> str:
+    """Where a served model name lives under models/<task>/ (`char/bert` is a backbone)."""
     first = model.split("/", 1)[0]
-    return f"models/{task_name}/" + (f"backbones/{model}" if first in (*GRANULARITIES, PRETRAINED_HERE) else model)
+    return f"backbones/{model}" if first in (*GRANULARITIES, PRETRAINED_HERE) else model
+
+
+def model_path(task_name: str, model: str) -> str:
+    """models/<task>/... of a served model name."""
+    return f"models/{task_name}/{model_subpath(model)}"
 
 
 def teacher_path(task_name: str, teacher: str, params: dict) -> str:
