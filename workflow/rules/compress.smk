@@ -56,7 +56,11 @@ rule distill_tsv:
         runtime=60,
     params:
         tracked=tracked(
-            "seed", "distill.threads", "distill.teacher_batch_size", "distill.transfer", "preprocess.remove_stopwords"
+            "seed",
+            "distill.threads",
+            "distill.teacher_batch_size",
+            "distill.transfer",
+            "preprocess.remove_stopwords",
         ),
     shell:
         "workflow/python {input.script} --params params.yaml --teacher {input.teacher} --data {input.data}"
