@@ -265,7 +265,7 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, gold: torch.Tensor, al
 class StudentConfig:
     alpha: float = 0.5          # weight of the gold-label CE; 1 - alpha goes to the teacher's soft targets
     temperature: float = 2.0    # softmax temperature T of the soft targets
-    epochs: int = 5             # paper: 50 (with early stop); CPU default: 5
+    epochs: int = 5             # paper: 50 (with early stop); params.yaml sets the CPU default
     batch_size: int = 128       # write-up: 128
     lr: float = 1e-3            # Adam, as the write-up's TextCNN
     max_len: int = 32           # tokens incl. [CLS]/[SEP] (the teacher's framing)
