@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,33 +75,38 @@ def readme_runs(request, tmp_path_factory):
         project = make_pretrained_smoke_project(root / "pretrained-smoke")
         runs["pretrained"] = ReadmeRun.command(project, ".venv/bin/snakemake --cores 2 all", "pretrained-smoke")
     if getattr(request.config, "zhbench_cluster_build", False):
-        log = (root / "cluster-up.log").open("w")
-        runs["cluster-up"] = subprocess.Popen(["bash", str(CLUSTER_SH), "up"], stdout=log, stderr=subprocess.STDOUT,
-                                              start_new_session=True)
-        runs["cluster-up"].log = Path(log.name)
-    yield runs
-    for r in runs.values():
-        proc = r if isinstance(r, subprocess.Popen) else r.proc
-        if proc.poll() is None:
-            os.killpg(proc.pid, 9)
-    if "cluster-up" in runs and os.environ.get("ZHBENCH_SLURM_KEEP") != "1":  # also when no SLURM test ran
-        subprocess.run(["bash", str(CLUSTER_SH), "down"], capture_output=True, timeout=300)
+        # The environment of this session, not a new shell's: cluster.sh up and down read the same
+        # ZHBENCH_SLURM_DIR.
+        (root / "cluster").mkdir()
+        runs["cluster"] = ReadmeRun.command(root / "cluster", f"bash {CLUSTER_SH} up", "cluster-up", dict(os.environ))
+        # A CI job that times out sends SIGTERM, which would end Python without running finalizers and
+        # leave five daemons behind. As KeyboardInterrupt, pytest still tears this fixture down.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield runs
+    finally:
+        for r in runs.values():
+            if r.proc.poll() is None:
+                os.killpg(r.proc.pid, 9)
+        if "cluster" in runs:
+            if os.environ.get("ZHBENCH_SLURM_KEEP") != "1":
+                down = subprocess.run(["bash", str(CLUSTER_SH), "down"], capture_output=True, text=True, timeout=300)
+                sys.stderr.write(down.stderr)
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster_build(readme_runs) -> str:
     """tests/slurm/cluster.sh up, started when the session starts (apt and daemon start-up overlap the
-    unit tests): its log once it has exited 0; fails the tests that need it otherwise."""
-    proc = readme_runs["cluster-up"]
-    try:
-        rc = proc.wait(timeout=900)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        pytest.fail(f"cluster.sh up still running after 900 s:\n{proc.log.read_text(errors='replace')[-4000:]}",
-                    pytrace=False)
-    if rc != 0:
-        pytest.fail(f"cluster.sh up failed ({rc}):\n{proc.log.read_text(errors='replace')[-6000:]}", pytrace=False)
-    return proc.log.read_text(errors="replace")
+    unit tests): its log once it has exited 0; the tests that need it fail otherwise. Stopped when
+    the session ends (readme_runs)."""
+    cluster = readme_runs["cluster"]
+    cluster.wait(900)
+    return cluster.log.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")

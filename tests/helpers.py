@@ -197,29 +197,30 @@ def make_own_data_project(dest: Path) -> Path:
 
 
 class ReadmeRun:
-    """README blocks of one kind, run by bash in `project` in the background, logged to a file."""
+    """README blocks of one kind (or one command), run by bash in `project` in the background, logged
+    to a file; in a new shell's environment unless `env` says otherwise."""
 
     @classmethod
-    def command(cls, project: Path, command: str, name: str) -> "ReadmeRun":
-        return cls(project, [ReadmeBlock(0, "command", command)], name)
+    def command(cls, project: Path, command: str, name: str, env: dict[str, str] | None = None) -> "ReadmeRun":
+        return cls(project, [ReadmeBlock(0, "command", command)], name, env)
 
-    def __init__(self, project: Path, blocks: list[ReadmeBlock], name: str):
+    def __init__(self, project: Path, blocks: list[ReadmeBlock], name: str, env: dict[str, str] | None = None):
         self.project, self.name = project, name
         self.log = project.parent / f"{name}.log"
         script = "\n".join(f"# README.md:{b.line}\n{b.code}" for b in blocks)
         with self.log.open("w") as fh:
             self.proc = subprocess.Popen(["bash", "-euo", "pipefail", "-c", script], cwd=project,
-                                         env=new_shell_env(project.parent), stdout=fh, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         env=new_shell_env(project.parent) if env is None else env, stdout=fh,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait(self, timeout: float) -> Path:
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, 9)
-            raise AssertionError(f"README {self.name} blocks still running after {timeout:.0f} s; "
+            raise AssertionError(f"{self.name} still running after {timeout:.0f} s; "
                                  f"log tail:\n{self.log.read_text(errors='replace')[-4000:]}") from None
         if rc != 0:
-            raise AssertionError(f"README {self.name} blocks failed ({rc}); log tail:\n"
+            raise AssertionError(f"{self.name} failed ({rc}); log tail:\n"
                                  f"{self.log.read_text(errors='replace')[-6000:]}")
         return self.project

@@ -117,8 +117,10 @@ def write_distill_tsv(teacher_dir: str | os.PathLike, data_dir: str | os.PathLik
         with atomic_path(out_files[split]) as tmp:
             tmp.write_text(format_distill_rows(texts, gold, logits), encoding="utf-8")
         acc = float((logits.argmax(1).numpy() == np.asarray(gold)).mean())
-        summary[split] = {"rows": len(texts), "teacher_accuracy": acc}
-        log.info("distill TSV %s: %d rows, teacher accuracy %.4f", out_files[split], len(texts), acc)
+        sure = float(torch.softmax(logits, 1).max(1).values.mean())
+        summary[split] = {"rows": len(texts), "teacher_accuracy": acc, "teacher_mean_top_probability": sure}
+        log.info("distill TSV %s: %d rows, teacher accuracy %.4f, mean top probability %.4f", out_files[split],
+                 len(texts), acc, sure)
     return summary
 
 
@@ -126,7 +128,8 @@ def write_transfer_tsv(teacher_dir: str | os.PathLike, data_dir: str | os.PathLi
                        labels: Sequence[str], cfg, seed: int, stopwords: frozenset[str] = frozenset(),
                        batch_size: int = 128, progress: bool = False) -> dict[str, Any]:
     """The teacher's logits over the transfer set (zhbench.transfer_set: noisy copies of the train
-    titles) as a distill TSV whose gold column is the source title's label; empty with copies 0."""
+    titles), written as write_distill_tsv writes a split; the gold column is the source title's label,
+    so its summary's teacher_accuracy is how often the teacher keeps it. Empty with copies 0."""
     import tempfile
 
     from zhbench.evaluate import read_split
@@ -138,19 +141,10 @@ def write_transfer_tsv(teacher_dir: str | os.PathLike, data_dir: str | os.PathLi
     if not titles:
         with atomic_path(out_file) as tmp:
             tmp.write_text("", encoding="utf-8")
-        return {"rows": 0, "copies": 0}
+        return {"rows": 0}
     with tempfile.TemporaryDirectory(prefix="zhbench-transfer-") as scratch:
         write_transfer_split(scratch, titles, gold, stopwords)
-        texts, _ = read_split(Path(scratch) / STUDENT_GRANULARITY / f"{SPLIT}.tsv", len(labels))
-        logits = teacher_split_logits(teacher_dir, scratch, SPLIT, labels, batch_size, progress)
-    with atomic_path(out_file) as tmp:
-        tmp.write_text(format_distill_rows(texts, gold, logits), encoding="utf-8")
-    agree = float((logits.argmax(1).numpy() == np.asarray(gold)).mean())
-    probs = torch.softmax(logits, 1).max(1).values
-    log.info("transfer TSV %s: %d rows (%d copies of train), teacher agrees with the source label on %.4f, "
-             "mean top probability %.4f", out_file, len(texts), cfg.copies, agree, float(probs.mean()))
-    return {"rows": len(texts), "copies": cfg.copies, "teacher_agrees_with_source_label": agree,
-            "teacher_mean_top_probability": float(probs.mean())}
+        return write_distill_tsv(teacher_dir, scratch, [SPLIT], {SPLIT: out_file}, labels, batch_size, progress)[SPLIT]
 
 
 def is_backbone_dir(model_dir: str | os.PathLike) -> bool:

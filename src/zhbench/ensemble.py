@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 import numpy as np
 
 from zhbench.io import atomic_dir, read_json, write_json
+from zhbench.layout import model_subpath
 
 if TYPE_CHECKING:
     from zhbench.predictors import Predictor
@@ -115,6 +116,4 @@ def load_ensemble_predictor(model_dir: Path, labels: list[str] | None,
 
 def member_dir(models_task_dir: Path, member: str) -> Path:
     """A member's dir under models/<task>/, as zhbench.layout places every served model."""
-    from zhbench.layout import model_subpath
-
     return models_task_dir / model_subpath(member)

@@ -3,7 +3,8 @@
 Run with `make test-slurm` (or `pytest -m slurm tests/slurm`); `make test` deselects these tests by
 marker. Nothing here skips on its own: without root, Debian packages or a free SLURM port the session
 fixture fails, loudly. The cluster comes from tests/slurm/cluster.sh and is torn down again whatever
-happens (fixture finalizer; `make test-slurm` also runs `cluster.sh down` afterwards, for a killed pytest).
+happens (conftest.py's session finalizer; `make test-slurm` also runs `cluster.sh down` afterwards, for a
+killed pytest).
 
 Environment:
   ZHBENCH_SLURM_DIR       cluster scratch dir (cluster.sh default /tmp/zhbench-slurm)
@@ -28,7 +29,6 @@ if str(TESTS) not in sys.path:  # helpers.py sits one level up; pytest only adds
 
 from helpers import ROOT, env  # noqa: E402
 
-CLUSTER_SH = Path(__file__).with_name("cluster.sh")
 SLURM_PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 RUN_TIMEOUT = int(os.environ.get("ZHBENCH_SLURM_TIMEOUT", "1200"))
 
@@ -36,28 +36,11 @@ pytestmark = pytest.mark.slurm
 
 
 # ---------------------------------------------------------------------------------------------- cluster
-def _cluster(action: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(CLUSTER_SH), action], capture_output=True, text=True, timeout=900)
-
-
 @pytest.fixture(scope="session")
 def slurm_cluster(slurm_cluster_build):
-    """A running single-node SLURM with accounting (sacct), built in the background since the session
-    started (conftest.py); always stopped at the end of the session."""
-    # A CI job that times out sends SIGTERM, which would end Python without running finalizers and leave
-    # five daemons behind. Turn it into KeyboardInterrupt: pytest then still tears fixtures down.
-    def _interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        sys.stderr.write(slurm_cluster_build)
-        yield
-    finally:
-        if os.environ.get("ZHBENCH_SLURM_KEEP") != "1":
-            down = _cluster("down")
-            sys.stderr.write(down.stderr)
-        signal.signal(signal.SIGTERM, previous)
+    """A running single-node SLURM with accounting (sacct): conftest.py builds it in the background from
+    the session's start and stops it when the session ends."""
+    sys.stderr.write(slurm_cluster_build)
 
 
 # ---------------------------------------------------------------------------------------------- helpers
