@@ -1,7 +1,16 @@
-"""Session-wide fixtures: the README's own pipeline runs (its `make run` in one fresh clone, its
-`dvc repro` in another, both on the smoke profile), the pretrained-smoke and own-data runs, and the
-one-node SLURM cluster's build, all started side by side when the session starts so that they
-overlap the unit tests; and the rule that decides whether this machine can run the SLURM tests."""
+"""Session-wide fixtures: the session's pipeline runs, all in the background so that they overlap the
+unit tests and each other, each started as soon as what it needs is there:
+
+- the README's `make run` (Snakemake, smoke profile) in a fresh clone, from nothing;
+- that run, `dvc commit`ted in a copy; the README's `dvc repro` in another fresh clone whose DVC
+  cache is that copy's (so DVC restores every stage from its run cache instead of training the DAG a
+  second time); and a second clean run, by DVC, of one stage of every kind that trains or predicts;
+- the pretrained-smoke run: tiny checkpoints of all ten families, fine-tuned on a dataset of the
+  user's own (a CSV of string labels);
+- the one-node SLURM cluster's build, then a tiny workflow and a partial rerun of the smoke run on it;
+- the uninterrupted reference for the kill-and-resume tests.
+
+Also: the rule that decides whether this machine can run the SLURM tests."""
 from __future__ import annotations
 
 import os
@@ -15,14 +24,23 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py, also for tests/slurm/
 
-from helpers import (ReadmeRun, make_fresh_clone, make_own_data_project, make_pretrained_smoke_project,  # noqa: E402
+from helpers import (DVC_RERUN_STAGES, RERUN_ON_SLURM, RESUME_COMMANDS, BackgroundRun, ReadmeRun,  # noqa: E402
+                     copy_tree, copy_with_longer_training, env, make_fresh_clone, make_pretrained_smoke_project,
                      readme_blocks)
 
 RUN_TIMEOUT = 2400  # seconds a pipeline run may take (they share the machine with the unit tests)
-# In the order they usually finish (own data has the smallest DAG; `dvc repro` runs one stage at a
-# time), which is the order their tests run in.
-PIPELINE_FIXTURES = ("own_data_run", "pretrained_smoke", "smoke_local", "smoke_dvc")
+SLURM_RUN_TIMEOUT = int(os.environ.get("ZHBENCH_SLURM_TIMEOUT", "1200"))
 CLUSTER_SH = Path(__file__).parent / "slurm" / "cluster.sh"
+SLURM_PROFILE = Path(__file__).resolve().parents[1] / "workflow" / "profiles" / "slurm"
+
+# The runs each session fixture needs, besides its own.
+NEEDS = {"smoke_committed": ["smoke_local"], "smoke_dvc": ["smoke_committed"], "dvc_rerun": ["smoke_committed"],
+         "resume_uninterrupted": ["smoke_local"], "slurm_tiny_run": ["slurm_cluster_build"],
+         "slurm_pipeline_run": ["slurm_cluster_build", "smoke_local"]}
+# In the order they usually finish, which is the order their tests run in (a test runs after the
+# last of the runs it waits for; the unit tests run first).
+RUN_FIXTURES = ("slurm_cluster_build", "slurm_tiny_run", "pretrained_smoke", "smoke_local",
+                "resume_uninterrupted", "smoke_committed", "smoke_dvc", "slurm_pipeline_run", "dvc_rerun")
 
 
 def slurm_capable() -> str | None:
@@ -35,60 +53,90 @@ def slurm_capable() -> str | None:
 
 
 def _run_order(item) -> int:
-    """0 for a unit test, 1 for one that waits for the SLURM cluster only, then 2, 3, ... by the last
-    pipeline run it waits for."""
-    waits = [i for i, f in enumerate(PIPELINE_FIXTURES) if f in item.fixturenames]
-    return 2 + max(waits) if waits else 1 if "slurm_cluster" in item.fixturenames else 0
+    waits = [i for i, f in enumerate(RUN_FIXTURES) if f in item.fixturenames]
+    return 1 + max(waits) if waits else 0
+
+
+def _with_needs(names: set[str]) -> set[str]:
+    out = set(names)
+    while grown := {n for name in out for n in NEEDS.get(name, [])} - out:
+        out |= grown
+    return out
 
 
 def pytest_collection_modifyitems(config, items):
-    config.zhbench_pipeline_runs = {f for item in items for f in PIPELINE_FIXTURES if f in item.fixturenames}
-    # The unit tests first, while the pipelines and the SLURM cluster build run in the background;
-    # then the tests that wait for the cluster; then those that wait for each pipeline run.
-    items.sort(key=_run_order)
     reason = slurm_capable()
-    config.zhbench_cluster_build = reason is None and any("slurm_cluster" in item.fixturenames for item in items)
-    if reason is None:
-        return
-    skip = pytest.mark.skip(reason=f"SLURM tests build a one-node cluster from Debian packages: {reason}")
-    for item in items:
-        if "slurm" in item.keywords:
-            item.add_marker(skip)
+    if reason is not None:
+        skip = pytest.mark.skip(reason=f"SLURM tests build a one-node cluster from Debian packages: {reason}")
+        for item in items:
+            if "slurm" in item.keywords:
+                item.add_marker(skip)
+    runnable = [item for item in items if not item.get_closest_marker("skip")]
+    config.zhbench_runs = _with_needs({f for item in runnable for f in RUN_FIXTURES if f in item.fixturenames})
+    items.sort(key=_run_order)
 
 
 @pytest.fixture(scope="session", autouse=True)
 def readme_runs(request, tmp_path_factory):
-    """The README's pipeline blocks, started in the background as soon as the session starts (when a
-    selected test needs them); each fixture below waits for its own."""
-    runs: dict[str, ReadmeRun] = {}
-    needed = getattr(request.config, "zhbench_pipeline_runs", set())
+    """Every run a selected test needs, started in the background when the session starts; the
+    fixtures below wait for their own."""
+    needed = getattr(request.config, "zhbench_runs", set())
     root = tmp_path_factory.mktemp("runs")
-    if needed & {"smoke_local", "smoke_dvc"}:
-        blocks = readme_blocks()
-        for kind, name in (("snakemake-run", "snakemake"), ("dvc-run", "dvc")):
-            project = make_fresh_clone(root / name)
-            runs[name] = ReadmeRun(project, [b for b in blocks if b.kind == kind], name)
-    if "own_data_run" in needed:
-        project = make_own_data_project(root / "own-data")
-        runs["own"] = ReadmeRun.command(project, ".venv/bin/snakemake --cores 2 all", "own-data")
-    if "pretrained_smoke" in needed:
-        project = make_pretrained_smoke_project(root / "pretrained-smoke")
-        runs["pretrained"] = ReadmeRun.command(project, ".venv/bin/snakemake --cores 2 all", "pretrained-smoke")
-    if getattr(request.config, "zhbench_cluster_build", False):
-        # The environment of this session, not a new shell's: cluster.sh up and down read the same
-        # ZHBENCH_SLURM_DIR.
-        (root / "cluster").mkdir()
-        runs["cluster"] = ReadmeRun.command(root / "cluster", f"bash {CLUSTER_SH} up", "cluster-up", dict(os.environ))
+    runs: dict[str, BackgroundRun] = {}
+
+    def background(name: str, start, after=(), then=None, timeout: float = RUN_TIMEOUT) -> None:
+        if name in needed:
+            runs[name] = BackgroundRun(name, start, timeout, [runs[a] for a in after], then)
+
+    blocks = readme_blocks()
+
+    def snapshots(project: Path) -> None:
+        """Copies of the finished Snakemake run for the runs that start from it, taken before any test
+        sees it (tests edit params.yaml or a module in it for a moment)."""
+        if "smoke_committed" in needed:
+            copy_tree(project, root / "snakemake-committed")
+        if "slurm_pipeline_run" in needed:
+            copy_tree(project, root / "slurm")
+            for rel in RERUN_ON_SLURM:
+                path = root / "slurm" / rel
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if "resume_uninterrupted" in needed:
+            copy_with_longer_training(project, root / "resume-uninterrupted")
+
+    background("smoke_local", lambda: ReadmeRun(make_fresh_clone(root / "snakemake"),
+                                                [b for b in blocks if b.kind == "snakemake-run"], "snakemake"),
+               then=snapshots)
+    # `dvc commit` records the Snakemake run's outputs in dvc.lock and its cache, run cache included.
+    background("smoke_committed", lambda: ReadmeRun.command(root / "snakemake-committed",
+                                                            ".venv/bin/dvc commit --force --quiet", "dvc-commit", env()),
+               after=["smoke_local"])
+    background("smoke_dvc", lambda: _dvc_readme_run(root / "dvc", root / "snakemake-committed", blocks),
+               after=["smoke_committed"])
+    background("dvc_rerun", lambda: _dvc_rerun(root / "snakemake-committed", root / "dvc-rerun"),
+               after=["smoke_committed"])
+    background("resume_uninterrupted", lambda: ReadmeRun.command(root / "resume-uninterrupted",
+                                                                 RESUME_COMMANDS["snakemake"], "resume-uninterrupted"),
+               after=["smoke_local"])
+    background("pretrained_smoke", lambda: ReadmeRun.command(make_pretrained_smoke_project(root / "pretrained-smoke"),
+                                                             ".venv/bin/snakemake --cores 2 all", "pretrained-smoke"))
+    if "slurm_cluster_build" in needed:
         # A CI job that times out sends SIGTERM, which would end Python without running finalizers and
         # leave five daemons behind. As KeyboardInterrupt, pytest still tears this fixture down.
         previous = signal.signal(signal.SIGTERM, _interrupt)
+        (root / "cluster").mkdir()
+    # The environment of this session, not a new shell's: cluster.sh up and down read the same
+    # ZHBENCH_SLURM_DIR.
+    background("slurm_cluster_build", lambda: ReadmeRun.command(root / "cluster", f"bash {CLUSTER_SH} up", "cluster-up",
+                                                                dict(os.environ)), timeout=900)
+    background("slurm_tiny_run", lambda: _slurm_tiny_run(root / "slurm-tiny"), after=["slurm_cluster_build"])
+    background("slurm_pipeline_run", lambda: _slurm_run(root / "slurm", "workflow/profiles/slurm", "slurm-pipeline"),
+               after=["slurm_cluster_build", "smoke_local"])
     try:
         yield runs
     finally:
         for r in runs.values():
-            if r.proc.poll() is None:
-                os.killpg(r.proc.pid, 9)
-        if "cluster" in runs:
+            r.stop()
+        if "slurm_cluster_build" in runs:
             if os.environ.get("ZHBENCH_SLURM_KEEP") != "1":
                 down = subprocess.run(["bash", str(CLUSTER_SH), "down"], capture_output=True, text=True, timeout=300)
                 sys.stderr.write(down.stderr)
@@ -99,36 +147,89 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def _dvc_readme_run(project: Path, committed: Path, blocks) -> ReadmeRun:
+    """The README's `dvc repro` blocks in a fresh clone that holds the committed Snakemake run's DVC
+    cache, as if pulled from a remote with `dvc pull --run-cache`."""
+    make_fresh_clone(project)
+    shutil.copytree(committed / ".dvc" / "cache", project / ".dvc" / "cache")
+    return ReadmeRun(project, [b for b in blocks if b.kind == "dvc-run"], "dvc")
+
+
+def _dvc_rerun(committed: Path, project: Path) -> ReadmeRun:
+    copy_tree(committed, project)
+    return ReadmeRun.command(project, ".venv/bin/dvc repro --force --single-item " + " ".join(DVC_RERUN_STAGES),
+                             "dvc-rerun")
+
+
+def _slurm_tiny_run(project: Path) -> ReadmeRun:
+    """tests/slurm/tiny/Snakefile, with a mirror setting to see in the jobs."""
+    project.mkdir()
+    shutil.copy(Path(__file__).parent / "slurm" / "tiny" / "Snakefile", project / "Snakefile")
+    return _slurm_run(project, str(SLURM_PROFILE), "slurm-tiny", ZHBENCH_MIRROR="/mirror/passed/through")
+
+
+def _slurm_run(project: Path, profile: str, name: str, **env_extra: str) -> ReadmeRun:
+    """Snakemake on the SLURM profile; `timeout -k 10`: a Snakemake that lost track of its SLURM jobs
+    ignores SIGTERM and waits forever, so after the timeout it gets SIGKILL ten seconds later."""
+    command = (f"timeout -k 10 {SLURM_RUN_TIMEOUT} {sys.executable} -m snakemake --workflow-profile {profile} all"
+               # on failure, the last SLURM job logs go into the run's log too
+               " || { rc=$?; for f in $(ls -t $(find .snakemake/slurm_logs -name '*.log') | head -5); do"
+               " echo \"--- $f\"; tail -c 1500 \"$f\"; done; exit $rc; }")
+    return ReadmeRun.command(project, command, name, env(**env_extra))
+
+
 @pytest.fixture(scope="session")
 def slurm_cluster_build(readme_runs) -> str:
     """tests/slurm/cluster.sh up, started when the session starts (apt and daemon start-up overlap the
-    unit tests): its log once it has exited 0; the tests that need it fail otherwise. Stopped when
-    the session ends (readme_runs)."""
-    cluster = readme_runs["cluster"]
-    cluster.wait(900)
-    return cluster.log.read_text(errors="replace")
+    unit tests): its log once it has exited 0. Stopped when the session ends (readme_runs)."""
+    return readme_runs["slurm_cluster_build"].log.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")
 def smoke_local(readme_runs) -> Path:
     """The smoke profile run from nothing by the README's `make run` (Snakemake, default profile)."""
-    return readme_runs["snakemake"].wait(RUN_TIMEOUT)
+    return readme_runs["smoke_local"].wait()
+
+
+@pytest.fixture(scope="session")
+def smoke_committed(readme_runs) -> Path:
+    """A copy of smoke_local after `dvc commit --force`."""
+    return readme_runs["smoke_committed"].wait()
 
 
 @pytest.fixture(scope="session")
 def smoke_dvc(readme_runs) -> Path:
-    """The smoke profile run from nothing by the README's `dvc repro` block."""
-    return readme_runs["dvc"].wait(RUN_TIMEOUT)
+    """The README's `dvc repro` block, run over smoke_committed's DVC cache."""
+    return readme_runs["smoke_dvc"].wait()
+
+
+@pytest.fixture(scope="session")
+def dvc_rerun(readme_runs) -> Path:
+    """A copy of smoke_committed after `dvc repro --force --single-item` of DVC_RERUN_STAGES."""
+    return readme_runs["dvc_rerun"].wait()
+
+
+@pytest.fixture(scope="session")
+def resume_uninterrupted(readme_runs) -> Path:
+    """A copy of smoke_local with char/bert trained longer, uninterrupted (tests/test_resume.py)."""
+    return readme_runs["resume_uninterrupted"].wait()
 
 
 @pytest.fixture(scope="session")
 def pretrained_smoke(readme_runs) -> Path:
     """The pretrained-smoke profile run from nothing by Snakemake: every backbone, NER and LCQMC
-    fine-tuned from tiny hub-layout checkpoints of all ten families (tests/checkpoints.py)."""
-    return readme_runs["pretrained"].wait(RUN_TIMEOUT)
+    fine-tuned from tiny hub-layout checkpoints of all ten families (tests/checkpoints.py), the
+    classifiers on own data (helpers.make_pretrained_smoke_project)."""
+    return readme_runs["pretrained_smoke"].wait()
 
 
 @pytest.fixture(scope="session")
-def own_data_run(readme_runs) -> Path:
-    """The smoke DAG on a 3-class dataset of string labels in CSV (helpers.make_own_data_project)."""
-    return readme_runs["own"].wait(RUN_TIMEOUT)
+def slurm_tiny_run(readme_runs) -> Path:
+    """tests/slurm/tiny/Snakefile through the SLURM profile."""
+    return readme_runs["slurm_tiny_run"].wait()
+
+
+@pytest.fixture(scope="session")
+def slurm_pipeline_run(readme_runs) -> Path:
+    """A copy of smoke_local without RERUN_ON_SLURM's outputs, completed through the SLURM profile."""
+    return readme_runs["slurm_pipeline_run"].wait()

@@ -6,6 +6,8 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,21 +138,48 @@ def make_fresh_clone(dest: Path, profile: str | None = "smoke") -> Path:
     return dest
 
 
-def make_pretrained_smoke_project(dest: Path) -> Path:
-    """A fresh clone with tiny checkpoints of all ten families in checkpoints/tiny/ and the
-    pretrained-smoke profile applied (after they exist, so dvc.yaml lists them as dependencies)."""
-    from checkpoints import build_all, mirror_texts
+def copy_tree(src: Path, dest: Path) -> Path:
+    """A copy of a scratch project, its .venv link kept as a link."""
+    shutil.copytree(src, dest, symlinks=True)
+    return dest
 
-    make_fresh_clone(dest, profile=None)
-    texts = mirror_texts(MIRROR)
-    build_all(dest / "checkpoints" / "tiny", texts[:20000] + texts[-3000:])
-    run([sys.executable, "-m", "zhbench.cli", "profile", "apply", "pretrained-smoke"], cwd=dest)
-    run(["git", "-c", "user.name=zhbench-test", "-c", "user.email=test@localhost", "commit", "-q", "-am",
-         "pretrained-smoke profile"], cwd=dest)
+
+# --- what the session's background runs (conftest.py) do to copies of the smoke run ----------------
+
+# The second clean run by DVC: one stage of each kind that trains or predicts and that no other test
+# already runs twice (the baselines, linear_ngram, the TSV writer and pre-training repeat in their unit
+# tests; char/bert in the kill-and-resume tests; fastText and char/albert on SLURM).
+DVC_RERUN_STAGES = [
+    "preprocess", "pretrain-albert", "train_backbone_pretrained-albert", "evaluate_backbone-pretrained-char-albert",
+    "train_backbone-word-bert", "evaluate_backbone-word-bert", "quantize-bert", "distill_tsv-ensemble",
+    "train_student-ensemble", "fastbert-bert", "ensemble", "train_ner-cluener", "evaluate_ner-cluener",
+    "train_pair-albert", "evaluate_pair-albert"]
+
+# What the SLURM run redoes on a copy of the session's local run: one baseline and one backbone (neither
+# feeds any stage but the report), so the engine is tested on real stages without retraining the DAG.
+RERUN_ON_SLURM = ["models/thucnews10/fasttext_char", "metrics/thucnews10/fasttext_char.json",
+                  "models/thucnews10/backbones/char/albert", "metrics/thucnews10/backbones/char/albert.json",
+                  "reports/report.md"]
+
+# The kill-and-resume tests: char/bert trains 120 steps instead of the smoke profile's 6, evaluating
+# every 40, so that a kill lands during training, after its first evaluation line.
+LONGER_TRAINING = {"train": {"max_steps": 120, "epochs": 10, "eval_every": 40}}
+RESUME_COMMANDS = {
+    "snakemake": ".venv/bin/snakemake metrics/thucnews10/backbones/char/bert.json",
+    "dvc": ".venv/bin/dvc repro evaluate_backbone-char-bert",
+}
+
+
+def copy_with_longer_training(src: Path, dest: Path) -> Path:
+    copy_tree(src, dest)
+    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
+    params["backbones"]["bert"] = LONGER_TRAINING
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return dest
 
 
 OWN_LABELS = {"7": "体育", "0": "财经", "8": "游戏"}  # THUCNews ids of sports, finance, game
+OWN_TASK = "mytitles"
 
 
 def write_own_csv_dataset(directory: Path) -> Path:
@@ -174,25 +203,28 @@ def write_own_csv_dataset(directory: Path) -> Path:
     return directory
 
 
-def make_own_data_project(dest: Path) -> Path:
-    """A fresh clone whose classification data is the user's own 3-class CSV dataset, the smoke
-    profile's classification stages over it with one backbone per granularity. NER, LCQMC and
-    pre-training read no classification data, so they are off here (the smoke run covers them)."""
-    make_fresh_clone(dest)
+def make_pretrained_smoke_project(dest: Path) -> Path:
+    """A fresh clone with tiny checkpoints of all ten families in checkpoints/tiny/, the
+    pretrained-smoke profile applied (after they exist, so dvc.yaml lists them as dependencies), and
+    for classification the user's own data: the 3-class CSV of write_own_csv_dataset, named OWN_TASK,
+    with the linear baseline beside fastText and in the ensemble. So one run does what a user with
+    checkpoints and a user with their own data do (tests/test_pretrained_smoke.py and
+    tests/test_own_data_pipeline.py inspect it)."""
+    from checkpoints import build_all, mirror_texts
+
+    make_fresh_clone(dest, profile=None)
+    texts = mirror_texts(MIRROR)
+    build_all(dest / "checkpoints" / "tiny", texts[:20000] + texts[-3000:])
+    run([sys.executable, "-m", "zhbench.cli", "profile", "apply", "pretrained-smoke"], cwd=dest)
     data = write_own_csv_dataset(dest.parent / "my-titles")
     params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
-    params["data"].update(path=str(data), name="mytitles", text_columns=["title"], label_column="category")
-    params["backbones"]["granularities"] = {"char": ["bert"], "word": ["bert"]}
+    params["data"].update(path=str(data), name=OWN_TASK, text_columns=["title"], label_column="category")
     params["baselines"]["models"] = ["fasttext_char", "linear_ngram"]
-    params["cache_timing"]["backbones"] = ["bert"]
-    params["pretrain"]["families"] = []
-    params["ner"]["variants"] = []
-    params["pair"]["backbones"] = []
     params["ensemble"]["members"] = ["linear_ngram", "char/bert"]
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
     run([sys.executable, "-m", "zhbench.cli", "dag", "export-dvc"], cwd=dest)
     run(["git", "-c", "user.name=zhbench-test", "-c", "user.email=test@localhost", "commit", "-q", "-am",
-         "own data"], cwd=dest)
+         "pretrained-smoke profile, own data"], cwd=dest)
     return dest
 
 
@@ -217,10 +249,65 @@ class ReadmeRun:
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
+            self.stop()
             raise AssertionError(f"{self.name} still running after {timeout:.0f} s; "
                                  f"log tail:\n{self.log.read_text(errors='replace')[-4000:]}") from None
         if rc != 0:
             raise AssertionError(f"{self.name} failed ({rc}); log tail:\n"
                                  f"{self.log.read_text(errors='replace')[-6000:]}")
         return self.project
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+
+
+class BackgroundRun:
+    """One run of the test session, whole, on a thread: wait for the runs it comes `after` (it fails
+    if one of them did), `start()` it (prepare its project: a clone, a copy, a seeded cache) and wait
+    for the ReadmeRun that returns, then call `then(project)` before anyone waiting sees the result
+    (to copy the tree while no test is touching it yet). So the preparations, too, overlap the tests."""
+
+    def __init__(self, name: str, start: Callable[[], ReadmeRun], timeout: float,
+                 after: Sequence["BackgroundRun"] = (), then: Callable[[Path], None] | None = None):
+        self.name = name
+        self.project: Path | None = None
+        self._run: ReadmeRun | None = None
+        self._error: BaseException | None = None
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._go, args=(start, timeout, after, then), name=name, daemon=True)
+        self._thread.start()
+
+    def _go(self, start, timeout, after, then) -> None:
+        try:
+            for run in after:
+                run.wait()
+            if self._stopped.is_set():
+                return
+            self._run = start()
+            if self._stopped.is_set():  # the session ended while this run was being prepared
+                self._run.stop()
+            project = self._run.wait(timeout)
+            if then is not None:
+                then(project)
+            self.project = project
+        except BaseException as e:  # handed to whoever waits
+            self._error = e
+
+    def wait(self) -> Path:
+        self._thread.join()
+        if self._error is not None:
+            raise AssertionError(f"{self.name}: {self._error}") from self._error
+        if self.project is None:
+            raise AssertionError(f"{self.name}: stopped before it finished")
+        return self.project
+
+    @property
+    def log(self) -> Path:
+        self.wait()
+        return self._run.log
+
+    def stop(self) -> None:
+        self._stopped.set()
+        if self._run is not None:
+            self._run.stop()

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from zhbench.io import atomic_dir, atomic_path, write_json
+from zhbench.io import atomic_dir, write_json
 
 
 def test_a_failed_block_leaves_the_old_output_and_no_temp(tmp_path):

@@ -1,7 +1,8 @@
 """The pretrained-smoke profile: the whole DAG with every backbone fine-tuned from a checkpoint.
 
 conftest.py builds tiny random-weight checkpoints of all ten families in hub layout (WordPiece
-vocab.txt; spiece.model only for XLNet and T5), applies the profile and runs Snakemake once. Here:
+vocab.txt; spiece.model only for XLNet and T5), applies the profile and runs Snakemake once, with a
+CSV dataset of the user's own for the classifiers (tests/test_own_data_pipeline.py checks that side). Here:
 every stage ran, each fine-tuned model encodes exactly as its checkpoint's tokenizer, saved models
 reload and predict the same, and what is served equals what the evaluation recorded.
 """
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
+from helpers import OWN_TASK as TASK
 from zhbench.data.thucnews import read_examples, read_labels
 from zhbench.encoders import CheckpointEncoder, load_encoder
 from zhbench.io import read_json
@@ -33,10 +35,10 @@ def project(pretrained_smoke) -> Path:
 
 def test_every_stage_ran_from_the_checkpoints(project):
     m = project / "metrics"
-    expected = [m / f"thucnews10/backbones/char/{f}.json" for f in FAMILIES] + [
-        m / "thucnews10/backbones/word/bert.json", m / "thucnews10/quantize/char/bert.json",
-        m / "thucnews10/distill/char_tsv_bert.json", m / "thucnews10/students/char/textcnn_ensemble.json",
-        m / "thucnews10/fastbert/char/bert.json", m / "thucnews10/cache/bert.json",
+    expected = [m / TASK / f"backbones/char/{f}.json" for f in FAMILIES] + [
+        m / TASK / "backbones/word/bert.json", m / TASK / "quantize/char/bert.json",
+        m / TASK / "distill/char_tsv_bert.json", m / TASK / "students/char/textcnn_ensemble.json",
+        m / TASK / "fastbert/char/bert.json", m / TASK / "cache/bert.json",
         m / "ner/cluener.json", m / "lcqmc/albert.json", m / "lcqmc/bert.json"]
     assert [p for p in expected if not p.is_file()] == []
     report = (project / "reports" / "report.md").read_text(encoding="utf-8")
@@ -46,7 +48,7 @@ def test_every_stage_ran_from_the_checkpoints(project):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_the_fine_tuned_model_encodes_as_its_checkpoints_tokenizer(project, family):
-    model_dir = project / "models/thucnews10/backbones/char" / family
+    model_dir = project / "models" / TASK / "backbones/char" / family
     meta = read_json(model_dir / "zhbench.json")
     saved = load_encoder(model_dir, meta["extra"])
     original = CheckpointEncoder.load(family, project / "checkpoints/tiny" / family, "char")
@@ -59,7 +61,7 @@ def test_the_fine_tuned_model_encodes_as_its_checkpoints_tokenizer(project, fami
 
 
 def _test_titles(project: Path) -> tuple[list[str], list[int], list[str]]:
-    data = project / "data/processed/thucnews10"
+    data = project / "data/processed" / TASK
     labels = read_labels(data / "labels.txt")
     rows = read_examples(data / "text" / "test.tsv", len(labels)).examples
     return [r.text for r in rows], [r.label for r in rows], labels
@@ -70,9 +72,9 @@ def _test_titles(project: Path) -> tuple[list[str], list[int], list[str]]:
 def test_served_answers_equal_the_evaluation_and_a_reload(project, model):
     texts, gold, labels = _test_titles(project)
     if model.startswith("quantized"):
-        quantized = read_json(project / "metrics/thucnews10/quantize/char/bert.json")["trained"]
+        quantized = read_json(project / "metrics" / TASK / "quantize/char/bert.json")["trained"]
         texts, gold = texts[:quantized["test_rows"]], gold[:quantized["test_rows"]]  # quantize.max_test_rows
-    model_dir = project / "models/thucnews10" / model
+    model_dir = project / "models" / TASK / model
     first, second = (TextClassifier(load_predictor(model_dir, labels)[0]) for _ in range(2))
     probs = first.predict_proba(texts)
     assert np.array_equal(probs, second.predict_proba(texts)), "a reloaded model answers differently"
@@ -82,7 +84,7 @@ def test_served_answers_equal_the_evaluation_and_a_reload(project, model):
         key = "torch_int8" if model.endswith("int8") else "ort_int8"
         assert np.trace(matrix) / len(texts) == pytest.approx(quantized["test_accuracy"][key], abs=1e-6)
     else:
-        record = read_json(project / f"metrics/thucnews10/{model}.json")["test"]
+        record = read_json(project / "metrics" / TASK / f"{model}.json")["test"]
         assert matrix.tolist() == record["confusion_matrix"]
 
 

@@ -7,48 +7,31 @@ be caught mid-way.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from helpers import new_shell_env, quality_metrics
+from helpers import RESUME_COMMANDS, copy_with_longer_training, new_shell_env, quality_metrics
 
 pytestmark = pytest.mark.slow
 
-# char/bert trains 120 steps instead of the smoke profile's 6, evaluating every 40: a kill lands
-# during training, after its first evaluation line.
-LONGER_TRAINING = {"train": {"max_steps": 120, "epochs": 10, "eval_every": 40}}
 TRAIN_LOG = Path("logs/train_backbone/char/bert.log")
-COMMANDS = {
-    "snakemake": ".venv/bin/snakemake metrics/thucnews10/backbones/char/bert.json",
-    "dvc": ".venv/bin/dvc repro evaluate_backbone-char-bert",
-}
 CHECKPOINT = Path("models/thucnews10/backbones/char/bert")
 CHECKPOINT_FILES = {"config.json", "model.safetensors", "head.safetensors", "zhbench.json", "tokenizer.json"}
 
 
-def copy_with_longer_training(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest, symlinks=True)
-    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
-    params["backbones"]["bert"] = LONGER_TRAINING
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return dest
-
-
 def start(project: Path, engine: str) -> subprocess.Popen:
-    return subprocess.Popen(["bash", "-c", COMMANDS[engine]], cwd=project, env=new_shell_env(project.parent),
+    return subprocess.Popen(["bash", "-c", RESUME_COMMANDS[engine]], cwd=project, env=new_shell_env(project.parent),
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def finish(project: Path, engine: str) -> None:
-    proc = subprocess.run(["bash", "-c", COMMANDS[engine]], cwd=project, env=new_shell_env(project.parent),
+    proc = subprocess.run(["bash", "-c", RESUME_COMMANDS[engine]], cwd=project, env=new_shell_env(project.parent),
                           capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{COMMANDS[engine]}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, f"{RESUME_COMMANDS[engine]}: exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
 
 def processes_in(project: Path) -> list[str]:
@@ -89,10 +72,9 @@ def kill_mid_training(project: Path, engine: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(smoke_local, tmp_path_factory) -> dict[str, bytes]:
-    project = copy_with_longer_training(smoke_local, tmp_path_factory.mktemp("resume") / "uninterrupted")
-    finish(project, "snakemake")
-    return quality_metrics(project)
+def uninterrupted(resume_uninterrupted) -> dict[str, bytes]:
+    """The same training, not killed (conftest.py runs it in the background)."""
+    return quality_metrics(resume_uninterrupted)
 
 
 @pytest.mark.parametrize("engine", ["snakemake", "dvc"])

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from zhbench.data.thucnews import read_examples
 from zhbench.io import BadInputError, atomic_path, dumps_json, write_json
@@ -38,6 +37,10 @@ def classification_report(
     Every label id in `label_names` is scored, also one missing from this split, so that reports of
     different models and splits always have the same keys; an undefined precision counts as 0.
     """
+    # Here, not at the top: most stages import this module only to write timings or read a split,
+    # and sklearn.metrics (scipy.stats) costs each of those processes ~2 s.
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) == 0:
         raise ValueError(f"expected two equal-length non-empty label vectors, found {y_true.shape} and {y_pred.shape}")
