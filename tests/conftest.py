@@ -39,8 +39,8 @@ NEEDS = {"smoke_committed": ["smoke_local"], "smoke_dvc": ["smoke_committed"], "
          "slurm_pipeline_run": ["slurm_cluster_build", "smoke_local"]}
 # In the order they usually finish, which is the order their tests run in (a test runs after the
 # last of the runs it waits for; the unit tests run first).
-RUN_FIXTURES = ("slurm_cluster_build", "slurm_tiny_run", "pretrained_smoke", "smoke_local",
-                "resume_uninterrupted", "smoke_committed", "smoke_dvc", "slurm_pipeline_run", "dvc_rerun")
+RUN_FIXTURES = ("slurm_cluster_build", "slurm_tiny_run", "smoke_local", "resume_uninterrupted", "smoke_committed",
+                "smoke_dvc", "slurm_pipeline_run", "dvc_rerun", "pretrained_smoke")
 
 
 def slurm_capable() -> str | None:
@@ -117,8 +117,11 @@ def readme_runs(request, tmp_path_factory):
     background("resume_uninterrupted", lambda: ReadmeRun.command(root / "resume-uninterrupted",
                                                                  RESUME_COMMANDS["snakemake"], "resume-uninterrupted"),
                after=["smoke_local"])
+    # At a lower priority: the runs that start from the Snakemake smoke run, and most tests, wait for
+    # that one, whereas only its own tests (the last ones) wait for this one.
     background("pretrained_smoke", lambda: ReadmeRun.command(make_pretrained_smoke_project(root / "pretrained-smoke"),
-                                                             ".venv/bin/snakemake --cores 2 all", "pretrained-smoke"))
+                                                             "nice -n 10 .venv/bin/snakemake --cores 2 all",
+                                                             "pretrained-smoke"))
     if "slurm_cluster_build" in needed:
         # A CI job that times out sends SIGTERM, which would end Python without running finalizers and
         # leave five daemons behind. As KeyboardInterrupt, pytest still tears this fixture down.

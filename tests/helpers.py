@@ -150,10 +150,9 @@ def copy_tree(src: Path, dest: Path) -> Path:
 # already runs twice (the baselines, linear_ngram, the TSV writer and pre-training repeat in their unit
 # tests; char/bert in the kill-and-resume tests; fastText and char/albert on SLURM).
 DVC_RERUN_STAGES = [
-    "preprocess", "pretrain-albert", "train_backbone_pretrained-albert", "evaluate_backbone-pretrained-char-albert",
-    "train_backbone-word-bert", "evaluate_backbone-word-bert", "quantize-bert", "distill_tsv-ensemble",
-    "train_student-ensemble", "fastbert-bert", "ensemble", "train_ner-cluener", "evaluate_ner-cluener",
-    "train_pair-albert", "evaluate_pair-albert"]
+    "pretrain-albert", "train_backbone_pretrained-albert", "evaluate_backbone-pretrained-char-albert", "quantize-bert",
+    "distill_tsv-ensemble", "train_student-ensemble", "fastbert-bert", "ensemble", "train_ner-cluener",
+    "evaluate_ner-cluener", "train_pair-albert", "evaluate_pair-albert"]
 
 # What the SLURM run redoes on a copy of the session's local run: one baseline and one backbone (neither
 # feeds any stage but the report), so the engine is tested on real stages without retraining the DAG.
@@ -161,9 +160,9 @@ RERUN_ON_SLURM = ["models/thucnews10/fasttext_char", "metrics/thucnews10/fasttex
                   "models/thucnews10/backbones/char/albert", "metrics/thucnews10/backbones/char/albert.json",
                   "reports/report.md"]
 
-# The kill-and-resume tests: char/bert trains 120 steps instead of the smoke profile's 6, evaluating
-# every 40, so that a kill lands during training, after its first evaluation line.
-LONGER_TRAINING = {"train": {"max_steps": 120, "epochs": 10, "eval_every": 40}}
+# The kill-and-resume tests: char/bert trains 60 steps instead of the smoke profile's 6, evaluating
+# every 20, so that a kill lands during training, after its first evaluation line.
+LONGER_TRAINING = {"train": {"max_steps": 60, "epochs": 10, "eval_every": 20}}
 RESUME_COMMANDS = {
     "snakemake": ".venv/bin/snakemake metrics/thucnews10/backbones/char/bert.json",
     "dvc": ".venv/bin/dvc repro evaluate_backbone-char-bert",

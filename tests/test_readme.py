@@ -1,7 +1,7 @@
 """The README is executable: its command blocks, pasted into a new shell of a fresh clone, work.
 
 The two pipeline blocks (`make run`, and `make setup` + `dvc repro`) are the session's smoke runs
-(conftest.py). Here the remaining blocks run after them, in README order and in the environment of
+(conftest.py; `dvc repro` finds the `make run` tree's outputs in its cache, as after a `dvc pull`). Here the remaining blocks run after them, in README order and in the environment of
 a new shell (no venv on PATH, none of the Makefile's variables), and so do the "Regenerate:" commands
 under every table of the report the run produced.
 """
