@@ -33,14 +33,17 @@ SLURM_RUN_TIMEOUT = int(os.environ.get("ZHBENCH_SLURM_TIMEOUT", "1200"))
 CLUSTER_SH = Path(__file__).parent / "slurm" / "cluster.sh"
 SLURM_PROFILE = Path(__file__).resolve().parents[1] / "workflow" / "profiles" / "slurm"
 
+# The runs whose tests come last start at a lower priority than the README's `dvc repro`, which
+# starts with them and which most of the remaining tests wait for.
+LATER = "nice -n 5"
 # The runs each session fixture needs, besides its own.
 NEEDS = {"smoke_committed": ["smoke_local"], "smoke_dvc": ["smoke_committed"], "dvc_rerun": ["smoke_committed"],
          "resume_uninterrupted": ["smoke_local"], "slurm_tiny_run": ["slurm_cluster_build"],
          "slurm_pipeline_run": ["slurm_cluster_build", "smoke_local"]}
 # In the order they usually finish, which is the order their tests run in (a test runs after the
 # last of the runs it waits for; the unit tests run first).
-RUN_FIXTURES = ("slurm_cluster_build", "slurm_tiny_run", "smoke_local", "resume_uninterrupted", "smoke_committed",
-                "smoke_dvc", "slurm_pipeline_run", "dvc_rerun", "pretrained_smoke")
+RUN_FIXTURES = ("slurm_cluster_build", "slurm_tiny_run", "pretrained_smoke", "smoke_local", "resume_uninterrupted",
+                "smoke_committed", "smoke_dvc", "slurm_pipeline_run", "dvc_rerun")
 
 
 def slurm_capable() -> str | None:
@@ -115,13 +118,11 @@ def readme_runs(request, tmp_path_factory):
     background("dvc_rerun", lambda: _dvc_rerun(root / "snakemake-committed", root / "dvc-rerun"),
                after=["smoke_committed"])
     background("resume_uninterrupted", lambda: ReadmeRun.command(root / "resume-uninterrupted",
-                                                                 RESUME_COMMANDS["snakemake"], "resume-uninterrupted"),
+                                                                 f"{LATER} {RESUME_COMMANDS['snakemake']}",
+                                                                 "resume-uninterrupted"),
                after=["smoke_local"])
-    # At a lower priority: the runs that start from the Snakemake smoke run, and most tests, wait for
-    # that one, whereas only its own tests (the last ones) wait for this one.
     background("pretrained_smoke", lambda: ReadmeRun.command(make_pretrained_smoke_project(root / "pretrained-smoke"),
-                                                             "nice -n 10 .venv/bin/snakemake --cores 2 all",
-                                                             "pretrained-smoke"))
+                                                             ".venv/bin/snakemake --cores 2 all", "pretrained-smoke"))
     if "slurm_cluster_build" in needed:
         # A CI job that times out sends SIGTERM, which would end Python without running finalizers and
         # leave five daemons behind. As KeyboardInterrupt, pytest still tears this fixture down.
@@ -160,7 +161,7 @@ def _dvc_readme_run(project: Path, committed: Path, blocks) -> ReadmeRun:
 
 def _dvc_rerun(committed: Path, project: Path) -> ReadmeRun:
     copy_tree(committed, project)
-    return ReadmeRun.command(project, ".venv/bin/dvc repro --force --single-item " + " ".join(DVC_RERUN_STAGES),
+    return ReadmeRun.command(project, f"{LATER} .venv/bin/dvc repro --force --single-item {' '.join(DVC_RERUN_STAGES)}",
                              "dvc-rerun")
 
 
