@@ -36,7 +36,7 @@ SLURM_PROFILE = Path(__file__).resolve().parents[1] / "workflow" / "profiles" / 
 # The runs whose tests come last start at a lower priority than the README's `dvc repro`, which
 # starts with them and which most of the remaining tests wait for.
 LATER = "nice -n 5"
-# The runs each session fixture needs, besides its own.
+# The runs each run starts from (it starts once they have finished, and fails if one of them did).
 NEEDS = {"smoke_committed": ["smoke_local"], "smoke_dvc": ["smoke_committed"], "dvc_rerun": ["smoke_committed"],
          "resume_uninterrupted": ["smoke_local"], "slurm_tiny_run": ["slurm_cluster_build"],
          "slurm_pipeline_run": ["slurm_cluster_build", "smoke_local"]}
@@ -87,9 +87,9 @@ def readme_runs(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
     runs: dict[str, BackgroundRun] = {}
 
-    def background(name: str, start, after=(), then=None, timeout: float = RUN_TIMEOUT) -> None:
+    def background(name: str, start, then=None, timeout: float = RUN_TIMEOUT) -> None:
         if name in needed:
-            runs[name] = BackgroundRun(name, start, timeout, [runs[a] for a in after], then)
+            runs[name] = BackgroundRun(name, start, timeout, [runs[a] for a in NEEDS.get(name, [])], then)
 
     blocks = readme_blocks()
 
@@ -111,16 +111,12 @@ def readme_runs(request, tmp_path_factory):
                then=snapshots)
     # `dvc commit` records the Snakemake run's outputs in dvc.lock and its cache, run cache included.
     background("smoke_committed", lambda: ReadmeRun.command(root / "snakemake-committed",
-                                                            ".venv/bin/dvc commit --force --quiet", "dvc-commit", env()),
-               after=["smoke_local"])
-    background("smoke_dvc", lambda: _dvc_readme_run(root / "dvc", root / "snakemake-committed", blocks),
-               after=["smoke_committed"])
-    background("dvc_rerun", lambda: _dvc_rerun(root / "snakemake-committed", root / "dvc-rerun"),
-               after=["smoke_committed"])
+                                                            ".venv/bin/dvc commit --force --quiet", "dvc-commit", env()))
+    background("smoke_dvc", lambda: _dvc_readme_run(root / "dvc", root / "snakemake-committed", blocks))
+    background("dvc_rerun", lambda: _dvc_rerun(root / "snakemake-committed", root / "dvc-rerun"))
     background("resume_uninterrupted", lambda: ReadmeRun.command(root / "resume-uninterrupted",
                                                                  f"{LATER} {RESUME_COMMANDS['snakemake']}",
-                                                                 "resume-uninterrupted"),
-               after=["smoke_local"])
+                                                                 "resume-uninterrupted"))
     background("pretrained_smoke", lambda: ReadmeRun.command(make_pretrained_smoke_project(root / "pretrained-smoke"),
                                                              ".venv/bin/snakemake --cores 2 all", "pretrained-smoke"))
     if "slurm_cluster_build" in needed:
@@ -132,9 +128,8 @@ def readme_runs(request, tmp_path_factory):
     # ZHBENCH_SLURM_DIR.
     background("slurm_cluster_build", lambda: ReadmeRun.command(root / "cluster", f"bash {CLUSTER_SH} up", "cluster-up",
                                                                 dict(os.environ)), timeout=900)
-    background("slurm_tiny_run", lambda: _slurm_tiny_run(root / "slurm-tiny"), after=["slurm_cluster_build"])
-    background("slurm_pipeline_run", lambda: _slurm_run(root / "slurm", "workflow/profiles/slurm", "slurm-pipeline"),
-               after=["slurm_cluster_build", "smoke_local"])
+    background("slurm_tiny_run", lambda: _slurm_tiny_run(root / "slurm-tiny"))
+    background("slurm_pipeline_run", lambda: _slurm_run(root / "slurm", "workflow/profiles/slurm", "slurm-pipeline"))
     try:
         yield runs
     finally:
