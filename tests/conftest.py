@@ -42,7 +42,7 @@ NEEDS = {"smoke_committed": ["smoke_local"], "smoke_dvc": ["smoke_committed"], "
          "slurm_pipeline_run": ["slurm_cluster_build", "smoke_local"]}
 # In the order they usually finish, which is the order their tests run in (a test runs after the
 # last of the runs it waits for; the unit tests run first).
-RUN_FIXTURES = ("slurm_cluster_build", "slurm_tiny_run", "pretrained_smoke", "smoke_local", "resume_uninterrupted",
+RUN_FIXTURES = ("slurm_tiny_run", "pretrained_smoke", "smoke_local", "resume_uninterrupted",
                 "smoke_committed", "smoke_dvc", "slurm_pipeline_run", "dvc_rerun")
 
 
@@ -175,13 +175,6 @@ def _slurm_run(project: Path, profile: str, name: str, **env_extra: str) -> Read
                " || { rc=$?; for f in $(ls -t $(find .snakemake/slurm_logs -name '*.log') | head -5); do"
                " echo \"--- $f\"; tail -c 1500 \"$f\"; done; exit $rc; }")
     return ReadmeRun.command(project, command, name, env(**env_extra))
-
-
-@pytest.fixture(scope="session")
-def slurm_cluster_build(readme_runs) -> str:
-    """tests/slurm/cluster.sh up, started when the session starts (apt and daemon start-up overlap the
-    unit tests): its log once it has exited 0. Stopped when the session ends (readme_runs)."""
-    return readme_runs["slurm_cluster_build"].log.read_text(errors="replace")
 
 
 @pytest.fixture(scope="session")

@@ -138,6 +138,21 @@ def make_fresh_clone(dest: Path, profile: str | None = "smoke") -> Path:
     return dest
 
 
+def edit_params(project: Path, changes: dict[str, object]) -> bytes:
+    """Set dotted keys of the project's params.yaml ({"data.name": "x"}); returns the file as it was."""
+    path = project / "params.yaml"
+    original = path.read_bytes()
+    params = yaml.safe_load(original)
+    for dotted, value in changes.items():
+        *parents, last = dotted.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return original
+
+
 def copy_tree(src: Path, dest: Path) -> Path:
     """A copy of a scratch project, its .venv link kept as a link."""
     shutil.copytree(src, dest, symlinks=True)
@@ -170,10 +185,7 @@ RESUME_COMMANDS = {
 
 
 def copy_with_longer_training(src: Path, dest: Path) -> Path:
-    copy_tree(src, dest)
-    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
-    params["backbones"]["bert"] = LONGER_TRAINING
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    edit_params(copy_tree(src, dest), {"backbones.bert": LONGER_TRAINING})
     return dest
 
 
@@ -216,11 +228,9 @@ def make_pretrained_smoke_project(dest: Path) -> Path:
     build_all(dest / "checkpoints" / "tiny", texts[:20000] + texts[-3000:])
     run([sys.executable, "-m", "zhbench.cli", "profile", "apply", "pretrained-smoke"], cwd=dest)
     data = write_own_csv_dataset(dest.parent / "my-titles")
-    params = yaml.safe_load((dest / "params.yaml").read_text(encoding="utf-8"))
-    params["data"].update(path=str(data), name=OWN_TASK, text_columns=["title"], label_column="category")
-    params["baselines"]["models"] = ["fasttext_char", "linear_ngram"]
-    params["ensemble"]["members"] = ["linear_ngram", "char/bert"]
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    edit_params(dest, {"data.path": str(data), "data.name": OWN_TASK, "data.text_columns": ["title"],
+                       "data.label_column": "category", "baselines.models": ["fasttext_char", "linear_ngram"],
+                       "ensemble.members": ["linear_ngram", "char/bert"]})
     run([sys.executable, "-m", "zhbench.cli", "dag", "export-dvc"], cwd=dest)
     run(["git", "-c", "user.name=zhbench-test", "-c", "user.email=test@localhost", "commit", "-q", "-am",
          "pretrained-smoke profile, own data"], cwd=dest)
@@ -300,11 +310,6 @@ class BackgroundRun:
         if self.project is None:
             raise AssertionError(f"{self.name}: stopped before it finished")
         return self.project
-
-    @property
-    def log(self) -> Path:
-        self.wait()
-        return self._run.log
 
     def stop(self) -> None:
         self._stopped.set()

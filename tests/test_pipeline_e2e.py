@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import DVC_RERUN_STAGES, quality_metrics, run
+from helpers import DVC_RERUN_STAGES, edit_params, quality_metrics, run
 from zhbench import layout
 
 pytestmark = pytest.mark.slow
@@ -53,19 +53,6 @@ def report_figures(project: Path) -> list[str]:
               for b in names]
     return curves + ["reports/figures/accuracy_vs_latency.png"] + [
         f"reports/figures/fastbert_speed_{b}.png" for b in params["fastbert"]["backbones"]]
-
-
-def edit_params(project: Path, dotted: str, value) -> bytes:
-    path = project / "params.yaml"
-    original = path.read_bytes()
-    params = yaml.safe_load(original)
-    node = params
-    *parents, last = dotted.split(".")
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return original
 
 
 def test_snakemake_run_ends_with_the_report(smk):
@@ -107,7 +94,7 @@ def test_second_run_does_nothing_in_dvc(dvc):
 
 
 def test_changing_one_models_param_reruns_only_that_model_snakemake(smk):
-    original = edit_params(smk, "baselines.fasttext_char.epoch", 7)
+    original = edit_params(smk, {"baselines.fasttext_char.epoch": 7})
     try:
         planned = snakemake_planned_outputs(smk)
     finally:
@@ -150,7 +137,7 @@ def test_dvc_metrics_diff_shows_nothing_then_exactly_what_changed(dvc):
     run(["dvc", "repro"], cwd=dvc)
     assert json.loads(run(["dvc", "metrics", "diff", "--json"], cwd=dvc).stdout or "{}") == {}
 
-    original = edit_params(dvc, "baselines.fasttext_char.epoch", 9)
+    original = edit_params(dvc, {"baselines.fasttext_char.epoch": 9})
     try:
         ran = dvc_ran_stages(run(["dvc", "repro"], cwd=dvc, timeout=900).stdout)
         diff = json.loads(run(["dvc", "metrics", "diff", "--json"], cwd=dvc).stdout)

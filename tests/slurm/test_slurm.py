@@ -32,14 +32,6 @@ from helpers import quality_metrics  # noqa: E402
 pytestmark = pytest.mark.slurm
 
 
-# ---------------------------------------------------------------------------------------------- cluster
-@pytest.fixture(scope="session")
-def slurm_cluster(slurm_cluster_build):
-    """A running single-node SLURM with accounting (sacct): conftest.py builds it in the background from
-    the session's start and stops it when the session ends."""
-    sys.stderr.write(slurm_cluster_build)
-
-
 # ---------------------------------------------------------------------------------------------- helpers
 def slurm_job_ids(project: Path) -> dict[str, str]:
     """{SLURM job id: rule} from the plugin's per-job logs, .snakemake/slurm_logs/rule_<rule>/[<wc>/]<id>.log
@@ -86,7 +78,7 @@ def assert_ran_through_slurm(project: Path, expected_rules: set[str]) -> dict[st
 
 
 # ---------------------------------------------------------------------------------------------- tests
-def test_cluster_runs_a_tiny_workflow(slurm_cluster, slurm_tiny_run):
+def test_cluster_runs_a_tiny_workflow(slurm_tiny_run):
     """The harness itself: profile + plugin + cluster run a 3-rule chain (tests/slurm/tiny/Snakefile),
     every rule in its own job."""
     lines = (slurm_tiny_run / "all.txt").read_text().splitlines()
@@ -102,7 +94,7 @@ def test_cluster_runs_a_tiny_workflow(slurm_cluster, slurm_tiny_run):
 
 
 @pytest.mark.slow
-def test_pipeline_on_slurm_matches_local_run(slurm_cluster, slurm_pipeline_run, smoke_local):
+def test_pipeline_on_slurm_matches_local_run(slurm_pipeline_run, smoke_local):
     """`snakemake --workflow-profile workflow/profiles/slurm all` on a copy of the local smoke run without
     helpers.RERUN_ON_SLURM (a baseline, a backbone and the report): SLURM jobs redo exactly those stages
     (every job COMPLETED in sacct), and the quality metrics are byte-identical to the local run's."""
