@@ -8,7 +8,8 @@ unit tests and each other, each started as soon as what it needs is there:
 - the pretrained-smoke run: tiny checkpoints of all ten families, fine-tuned on a dataset of the
   user's own (a CSV of string labels);
 - the one-node SLURM cluster's build, then a tiny workflow and a partial rerun of the smoke run on it;
-- the uninterrupted reference for the kill-and-resume tests.
+- kill-and-resume, by Snakemake on a copy of the smoke run and by DVC on a copy of the committed one,
+  and the uninterrupted reference; a changed param under DVC (tests/flows.py).
 
 Also: the rule that decides whether this machine can run the SLURM tests."""
 from __future__ import annotations
@@ -24,6 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/helpers.py, also for tests/slurm/
 
+from flows import Flow, change_a_param_under_dvc, kill_and_resume  # noqa: E402
 from helpers import (DVC_RERUN_STAGES, RERUN_ON_SLURM, RESUME_COMMANDS, BackgroundRun, ReadmeRun,  # noqa: E402
                      copy_tree, copy_with_longer_training, env, make_fresh_clone, make_pretrained_smoke_project,
                      readme_blocks)
@@ -38,12 +40,14 @@ SLURM_PROFILE = Path(__file__).resolve().parents[1] / "workflow" / "profiles" / 
 LATER = "nice -n 5"
 # The runs each run starts from (it starts once they have finished, and fails if one of them did).
 NEEDS = {"smoke_committed": ["smoke_local"], "smoke_dvc": ["smoke_committed"], "dvc_rerun": ["smoke_committed"],
-         "resume_uninterrupted": ["smoke_local"], "slurm_tiny_run": ["slurm_cluster_build"],
-         "slurm_pipeline_run": ["slurm_cluster_build", "smoke_local"]}
+         "resume_uninterrupted": ["smoke_local"], "resumed_snakemake": ["smoke_local"],
+         "resumed_dvc": ["smoke_committed"], "dvc_param_change": ["smoke_committed"],
+         "slurm_tiny_run": ["slurm_cluster_build"], "slurm_pipeline_run": ["slurm_cluster_build", "smoke_local"]}
 # In the order they usually finish, which is the order their tests run in (a test runs after the
 # last of the runs it waits for; the unit tests run first).
-RUN_FIXTURES = ("slurm_tiny_run", "pretrained_smoke", "smoke_local", "resume_uninterrupted",
-                "smoke_committed", "smoke_dvc", "slurm_pipeline_run", "dvc_rerun")
+RUN_FIXTURES = ("slurm_tiny_run", "smoke_local", "pretrained_smoke", "smoke_committed", "resume_uninterrupted",
+                "resumed_snakemake", "dvc_param_change", "resumed_dvc", "smoke_dvc", "slurm_pipeline_run",
+                "dvc_rerun")
 
 
 def slurm_capable() -> str | None:
@@ -105,6 +109,8 @@ def readme_runs(request, tmp_path_factory):
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         if "resume_uninterrupted" in needed:
             copy_with_longer_training(project, root / "resume-uninterrupted")
+        if "resumed_snakemake" in needed:
+            copy_with_longer_training(project, root / "resume-killed-snakemake")
 
     background("smoke_local", lambda: ReadmeRun(make_fresh_clone(root / "snakemake"),
                                                 [b for b in blocks if b.kind == "snakemake-run"], "snakemake"),
@@ -117,6 +123,12 @@ def readme_runs(request, tmp_path_factory):
     background("resume_uninterrupted", lambda: ReadmeRun.command(root / "resume-uninterrupted",
                                                                  f"{LATER} {RESUME_COMMANDS['snakemake']}",
                                                                  "resume-uninterrupted"))
+    background("resumed_snakemake", lambda: Flow(root / "resume-killed-snakemake", kill_and_resume("snakemake")))
+    background("resumed_dvc", lambda: Flow(copy_with_longer_training(root / "snakemake-committed",
+                                                                     root / "resume-killed-dvc"),
+                                           kill_and_resume("dvc")))
+    background("dvc_param_change", lambda: Flow(copy_tree(root / "snakemake-committed", root / "dvc-param-change"),
+                                                change_a_param_under_dvc))
     background("pretrained_smoke", lambda: ReadmeRun.command(make_pretrained_smoke_project(root / "pretrained-smoke"),
                                                              ".venv/bin/snakemake --cores 2 all", "pretrained-smoke"))
     if "slurm_cluster_build" in needed:
@@ -205,6 +217,27 @@ def dvc_rerun(readme_runs) -> Path:
 def resume_uninterrupted(readme_runs) -> Path:
     """A copy of smoke_local with char/bert trained longer, uninterrupted (tests/test_resume.py)."""
     return readme_runs["resume_uninterrupted"].wait()
+
+
+@pytest.fixture(scope="session")
+def resumed_snakemake(readme_runs):
+    """flows.Resumed: Snakemake killed mid-training and run again, on a copy of smoke_local with
+    char/bert trained longer."""
+    return readme_runs["resumed_snakemake"].wait()
+
+
+@pytest.fixture(scope="session")
+def resumed_dvc(readme_runs):
+    """flows.Resumed: `dvc repro` killed mid-training and run again, on a copy of smoke_committed
+    with char/bert trained longer."""
+    return readme_runs["resumed_dvc"].wait()
+
+
+@pytest.fixture(scope="session")
+def dvc_param_change(readme_runs):
+    """flows.ParamChange: `dvc repro` and `dvc metrics diff` on a copy of smoke_committed, before and
+    after a changed param."""
+    return readme_runs["dvc_param_change"].wait()
 
 
 @pytest.fixture(scope="session")

@@ -274,14 +274,15 @@ class ReadmeRun:
 class BackgroundRun:
     """One run of the test session, whole, on a thread: wait for the runs it comes `after` (it fails
     if one of them did), `start()` it (prepare its project: a clone, a copy, a seeded cache) and wait
-    for the ReadmeRun that returns, then call `then(project)` before anyone waiting sees the result
-    (to copy the tree while no test is touching it yet). So the preparations, too, overlap the tests."""
+    for what that returns (a ReadmeRun, whose result is its project, or a flows.Flow, whose result is
+    what it saw), then call `then(result)` before anyone waiting sees it (to copy the tree while no
+    test is touching it yet). So the preparations, too, overlap the tests."""
 
-    def __init__(self, name: str, start: Callable[[], ReadmeRun], timeout: float,
+    def __init__(self, name: str, start: Callable[[], "ReadmeRun"], timeout: float,
                  after: Sequence["BackgroundRun"] = (), then: Callable[[Path], None] | None = None):
         self.name = name
-        self.project: Path | None = None
-        self._run: ReadmeRun | None = None
+        self.result = None
+        self._run = None
         self._error: BaseException | None = None
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._go, args=(start, timeout, after, then), name=name, daemon=True)
@@ -296,20 +297,20 @@ class BackgroundRun:
             self._run = start()
             if self._stopped.is_set():  # the session ended while this run was being prepared
                 self._run.stop()
-            project = self._run.wait(timeout)
+            result = self._run.wait(timeout)
             if then is not None:
-                then(project)
-            self.project = project
+                then(result)
+            self.result = result
         except BaseException as e:  # handed to whoever waits
             self._error = e
 
-    def wait(self) -> Path:
+    def wait(self):
         self._thread.join()
         if self._error is not None:
             raise AssertionError(f"{self.name}: {self._error}") from self._error
-        if self.project is None:
+        if self.result is None:
             raise AssertionError(f"{self.name}: stopped before it finished")
-        return self.project
+        return self.result
 
     def stop(self) -> None:
         self._stopped.set()

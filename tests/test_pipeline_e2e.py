@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from flows import dvc_ran_stages
 from helpers import DVC_RERUN_STAGES, edit_params, quality_metrics, run
 from zhbench import layout
 
@@ -40,10 +41,6 @@ def snakemake_planned_jobs(project: Path) -> list[str]:
 def snakemake_planned_outputs(project: Path) -> set[str]:
     out = run(["snakemake", "--dry-run", "all"], cwd=project).stdout
     return {o for line in re.findall(r"^    output: (.*)$", out, re.M) for o in line.split(", ")}
-
-
-def dvc_ran_stages(repro_output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", repro_output))
 
 
 def report_figures(project: Path) -> list[str]:
@@ -125,27 +122,18 @@ def test_report_numbers_come_from_metrics_files(smk, tmp_path):
     assert "12.35" in out.read_text(encoding="utf-8")
 
 
-def test_dvc_metrics_diff_shows_nothing_then_exactly_what_changed(dvc):
-    """The reference-run flow: commit metrics + dvc.lock; an unchanged `dvc repro` diffs to nothing; a
-    changed param reruns exactly that model's stages and the report (and the latency stage, which times it), and
+def test_dvc_metrics_diff_shows_nothing_then_exactly_what_changed(dvc_param_change):
+    """The reference-run flow (flows.change_a_param_under_dvc, on a copy of the committed run): commit
+    metrics + dvc.lock; an unchanged `dvc repro` runs nothing and diffs to nothing; a changed param
+    reruns exactly that model's stages and the report (and the latency stage, which times it), and
     `dvc metrics diff` names exactly the metrics that moved.
 
     (A `dvc repro --dry` cannot stand in for this: whether it lists the downstream evaluate stage
     varies between DVC runs, because a dry run does not know whether the model output will change.)"""
-    run(["git", "add", "-A"], cwd=dvc)
-    run(["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "commit", "-q", "-m", "reference run"], cwd=dvc)
-    run(["dvc", "repro"], cwd=dvc)
-    assert json.loads(run(["dvc", "metrics", "diff", "--json"], cwd=dvc).stdout or "{}") == {}
-
-    original = edit_params(dvc, {"baselines.fasttext_char.epoch": 9})
-    try:
-        ran = dvc_ran_stages(run(["dvc", "repro"], cwd=dvc, timeout=900).stdout)
-        diff = json.loads(run(["dvc", "metrics", "diff", "--json"], cwd=dvc).stdout)
-    finally:  # back to the reference run: params, metrics and lock from git, outputs from the DVC cache
-        (dvc / "params.yaml").write_bytes(original)
-        run(["git", "checkout", "--", "."], cwd=dvc)
-        run(["dvc", "checkout", "--force"], cwd=dvc)
-    assert ran == {"train_baseline-fasttext_char", "evaluate_baseline-fasttext_char", "latency", "report"}
+    assert dvc_param_change.ran_unchanged == set() and dvc_param_change.diff_unchanged == {}
+    assert dvc_param_change.ran_changed == {"train_baseline-fasttext_char", "evaluate_baseline-fasttext_char",
+                                            "latency", "report"}
+    diff = dvc_param_change.diff_changed
     assert diff and set(diff) == {"metrics/thucnews10/fasttext_char.json"}, sorted(diff)
 
 
