@@ -37,7 +37,8 @@ SLURM_PROFILE = Path(__file__).resolve().parents[1] / "workflow" / "profiles" / 
 
 # The runs whose tests come last start at a lower priority than the README's `dvc repro`, which
 # starts with them and which most of the remaining tests wait for.
-LATER = "nice -n 5"
+NICE_LATER = 5
+LATER = f"nice -n {NICE_LATER}"
 # The runs each run starts from (it starts once they have finished, and fails if one of them did).
 NEEDS = {"smoke_committed": ["smoke_local"], "smoke_dvc": ["smoke_committed"], "dvc_rerun": ["smoke_committed"],
          "resume_uninterrupted": ["smoke_local"], "resumed_snakemake": ["smoke_local"],
@@ -45,8 +46,8 @@ NEEDS = {"smoke_committed": ["smoke_local"], "smoke_dvc": ["smoke_committed"], "
          "slurm_tiny_run": ["slurm_cluster_build"], "slurm_pipeline_run": ["slurm_cluster_build", "smoke_local"]}
 # In the order they usually finish, which is the order their tests run in (a test runs after the
 # last of the runs it waits for; the unit tests run first).
-RUN_FIXTURES = ("slurm_tiny_run", "smoke_local", "pretrained_smoke", "smoke_committed", "resume_uninterrupted",
-                "resumed_snakemake", "dvc_param_change", "resumed_dvc", "smoke_dvc", "slurm_pipeline_run",
+RUN_FIXTURES = ("slurm_tiny_run", "smoke_local", "pretrained_smoke", "smoke_committed", "smoke_dvc",
+                "resume_uninterrupted", "resumed_snakemake", "dvc_param_change", "resumed_dvc", "slurm_pipeline_run",
                 "dvc_rerun")
 
 
@@ -123,12 +124,13 @@ def readme_runs(request, tmp_path_factory):
     background("resume_uninterrupted", lambda: ReadmeRun.command(root / "resume-uninterrupted",
                                                                  f"{LATER} {RESUME_COMMANDS['snakemake']}",
                                                                  "resume-uninterrupted"))
-    background("resumed_snakemake", lambda: Flow(root / "resume-killed-snakemake", kill_and_resume("snakemake")))
+    background("resumed_snakemake", lambda: Flow(root / "resume-killed-snakemake", kill_and_resume("snakemake"),
+                                                 NICE_LATER))
     background("resumed_dvc", lambda: Flow(copy_with_longer_training(root / "snakemake-committed",
                                                                      root / "resume-killed-dvc"),
-                                           kill_and_resume("dvc")))
+                                           kill_and_resume("dvc"), NICE_LATER))
     background("dvc_param_change", lambda: Flow(copy_tree(root / "snakemake-committed", root / "dvc-param-change"),
-                                                change_a_param_under_dvc))
+                                                change_a_param_under_dvc, NICE_LATER))
     background("pretrained_smoke", lambda: ReadmeRun.command(make_pretrained_smoke_project(root / "pretrained-smoke"),
                                                              ".venv/bin/snakemake --cores 2 all", "pretrained-smoke"))
     if "slurm_cluster_build" in needed:

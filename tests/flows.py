@@ -23,10 +23,11 @@ CHECKPOINT = Path("models/thucnews10/backbones/char/bert")
 
 class Flow:
     """`steps(flow)` run to its end on the calling thread (BackgroundRun's), every command through
-    `sh` or `spawn` so that `stop()` can kill the one in progress when the session ends early."""
+    `sh` or `spawn` (at `nice`) so that `stop()` can kill the one in progress when the session ends
+    early."""
 
-    def __init__(self, project: Path, steps: Callable[["Flow"], object]):
-        self.project, self._steps = project, steps
+    def __init__(self, project: Path, steps: Callable[["Flow"], object], nice: int = 0):
+        self.project, self._steps, self._nice = project, steps, nice
         self._live: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
         self.stopped = False
@@ -40,7 +41,7 @@ class Flow:
         with self._lock:
             if self.stopped:
                 raise RuntimeError("the session ended")
-            proc = subprocess.Popen(["bash", "-c", command], cwd=self.project, env=environ, stdout=output,
+            proc = subprocess.Popen(["nice", "-n", str(self._nice), "bash", "-c", command], cwd=self.project, env=environ, stdout=output,
                                     stderr=subprocess.PIPE if output is subprocess.PIPE else subprocess.STDOUT,
                                     text=True, start_new_session=True)
             self._live.add(proc)

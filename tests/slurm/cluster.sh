@@ -241,16 +241,23 @@ down() {
     if pid_of slurmctld slurmctld >/dev/null; then
         squeue -h -o %i 2>/dev/null | xargs -r scancel 2>/dev/null || true
     fi
+    # All five at once (a throw-away cluster: nothing to hand over in order), then up to 10 s for
+    # each to exit before SIGKILL.
     local name pid i
-    for name in slurmd slurmctld slurmdbd mariadbd munged; do      # reverse order of start
+    local -A pids=()
+    for name in slurmd slurmctld slurmdbd mariadbd munged; do
         if pid=$(pid_of "$name" "$name"); then
             kill -TERM "$pid" 2>/dev/null || true
-            for i in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-            if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
-            say "stopped $name (pid $pid)"
+            pids[$name]=$pid
         fi
-        rm -f "$PIDS/$name.pid"
     done
+    for name in "${!pids[@]}"; do
+        pid=${pids[$name]}
+        for i in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+        say "stopped $name (pid $pid)"
+    done
+    for name in slurmd slurmctld slurmdbd mariadbd munged; do rm -f "$PIDS/$name.pid"; done
 }
 
 status() {

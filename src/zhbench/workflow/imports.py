@@ -26,7 +26,8 @@ def _module_file(src: Path, dotted: str) -> Path | None:
     return None
 
 
-def _imported_modules(path: Path) -> set[str]:
+@lru_cache(maxsize=None)  # the stage scripts share most of their modules: parse each file once
+def _imported_modules(path: Path) -> frozenset[str]:
     """Dotted names of every zhbench module `path` imports (absolute imports: the project uses no
     relative ones); `from zhbench.x import y` names zhbench.x and, when y is a module, zhbench.x.y.
     A string that is a zhbench module's dotted name counts too: that is how a loader registry
@@ -42,7 +43,7 @@ def _imported_modules(path: Path) -> set[str]:
                 and node.module.split(".")[0] == PACKAGE:
             names.add(node.module)
             names.update(f"{node.module}.{a.name}" for a in node.names)
-    return names
+    return frozenset(names)
 
 
 @lru_cache(maxsize=None)
