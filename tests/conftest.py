@@ -35,10 +35,9 @@ SLURM_RUN_TIMEOUT = int(os.environ.get("ZHBENCH_SLURM_TIMEOUT", "1200"))
 CLUSTER_SH = Path(__file__).parent / "slurm" / "cluster.sh"
 SLURM_PROFILE = Path(__file__).resolve().parents[1] / "workflow" / "profiles" / "slurm"
 
-# Once the smoke run is there, the README's `dvc repro` (which most of the remaining tests wait for)
-# and DVC's rerun of DVC_RERUN_STAGES (the longest chain left: one stage after another) run at normal
-# priority; the short runs whose tests come last fill the cores around them.
-NICE_LATER = 10
+# The runs whose tests come last start at a lower priority than the README's `dvc repro`, which
+# starts with them and which most of the remaining tests wait for.
+NICE_LATER = 5
 LATER = f"nice -n {NICE_LATER}"
 # The runs each run starts from (it starts once they have finished, and fails if one of them did).
 NEEDS = {"smoke_committed": ["smoke_local"], "smoke_dvc": ["smoke_committed"], "dvc_rerun": ["smoke_committed"],
@@ -171,7 +170,7 @@ def _dvc_readme_run(project: Path, committed: Path, blocks) -> ReadmeRun:
 
 def _dvc_rerun(committed: Path, project: Path) -> ReadmeRun:
     copy_tree(committed, project)
-    return ReadmeRun.command(project, f".venv/bin/dvc repro --force --single-item {' '.join(DVC_RERUN_STAGES)}",
+    return ReadmeRun.command(project, f"{LATER} .venv/bin/dvc repro --force --single-item {' '.join(DVC_RERUN_STAGES)}",
                              "dvc-rerun")
 
 
