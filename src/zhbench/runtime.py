@@ -12,11 +12,15 @@ import numpy as np
 log = logging.getLogger("zhbench")
 
 
-def seed_everything(seed: int) -> None:
-    """Seed python, numpy and torch, and ask torch for deterministic kernels (CPU is then exact)."""
+def seed_everything(seed: int, *, with_torch: bool = True) -> None:
+    """Seed python, numpy and torch, and ask torch for deterministic kernels (CPU is then exact).
+    with_torch=False is for the stages that use no torch (the baselines): importing it only to seed
+    it would cost each of them ~2 CPU-seconds."""
     random.seed(seed)
     np.random.seed(seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    if not with_torch:
+        return
     try:
         import torch
     except ImportError:  # the data stages run without torch

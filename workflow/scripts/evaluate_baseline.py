@@ -16,7 +16,6 @@ from zhbench.data.thucnews import read_labels
 from zhbench.evaluate import classification_report, read_split, write_evaluation, write_timing
 from zhbench.io import read_json
 from zhbench.models import fasttext_model, linear_ngram, random_forest
-from zhbench.runtime import set_threads
 
 SPLITS = ("dev", "test")
 
@@ -46,7 +45,6 @@ def load_model(model_dir: Path, description: dict):
 
 
 def run(args, params):
-    set_threads(1)
     model_dir, data = Path(args.model_dir), Path(args.data)
     if not (model_dir / "model.json").is_file():
         raise FileNotFoundError(f"{model_dir / 'model.json'}: missing; run train_baseline for {args.model} first")

@@ -18,7 +18,7 @@ from zhbench.data.thucnews import read_labels
 from zhbench.evaluate import read_split, write_timing
 from zhbench.io import atomic_dir, write_json
 from zhbench.models import fasttext_model, linear_ngram, random_forest
-from zhbench.runtime import seed_everything, set_threads
+from zhbench.runtime import seed_everything
 
 BASELINE_TYPES = ("random_forest", "fasttext", "linear_ngram")
 
@@ -60,7 +60,6 @@ def train_random_forest(section: dict, where: str, data: Path, seed: int, out: P
     options = {k: v for k, v in section.items() if k not in ("type", "granularity", "threads")}
     config = typed_options(random_forest.RandomForestConfig, options, where)
     threads = int(section.get("threads", 1))
-    set_threads(threads)
     n_labels = len(read_labels(data / "labels.txt"))
     texts, labels = read_split(data / section["granularity"] / "train.tsv", n_labels)
     start = time.perf_counter()
@@ -70,7 +69,6 @@ def train_random_forest(section: dict, where: str, data: Path, seed: int, out: P
 
 
 def train_fasttext(section: dict, where: str, data: Path, seed: int, out: Path) -> dict:
-    set_threads(1)
     options = {k: v for k, v in section.items() if k not in ("type", "granularity", "trials", "search_space")}
     args = typed_options(fasttext_model.FastTextArgs, options, where)
     train_file = data / section["granularity"] / "train.ft.txt"
@@ -125,7 +123,7 @@ TRAINERS = {"random_forest": train_random_forest, "fasttext": train_fasttext, "l
 def run(args, params):
     section = baseline_section(params, args.model)
     seed = int(P.section(params, "seed"))
-    seed_everything(seed)
+    seed_everything(seed, with_torch=False)
     stage.log.info("training %s (%s, %s granularity), seed %d",
                    args.model, section["type"], section["granularity"], seed)
     with atomic_dir(args.out) as out:
