@@ -72,6 +72,8 @@ def _with_needs(names: set[str]) -> set[str]:
     return out
 
 
+# Last, after -m and -k have deselected what they do: only the runs the selected tests need start.
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     reason = slurm_capable()
     if reason is not None:
