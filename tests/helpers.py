@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import yaml
 
@@ -271,6 +272,14 @@ class ReadmeRun:
             os.killpg(self.proc.pid, 9)
 
 
+class Waitable(Protocol):
+    """What a BackgroundRun's `start` returns: a ReadmeRun or a flows.Flow."""
+
+    def wait(self, timeout: float) -> Any: ...
+
+    def stop(self) -> None: ...
+
+
 class BackgroundRun:
     """One run of the test session, whole, on a thread: wait for the runs it comes `after` (it fails
     if one of them did), `start()` it (prepare its project: a clone, a copy, a seeded cache) and wait
@@ -278,7 +287,7 @@ class BackgroundRun:
     what it saw), then call `then(result)` before anyone waiting sees it (to copy the tree while no
     test is touching it yet). So the preparations, too, overlap the tests."""
 
-    def __init__(self, name: str, start: Callable[[], "ReadmeRun"], timeout: float,
+    def __init__(self, name: str, start: Callable[[], Waitable], timeout: float,
                  after: Sequence["BackgroundRun"] = (), then: Callable[[Path], None] | None = None):
         self.name = name
         self.result = None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import warnings
 
 import pytest
 
@@ -92,3 +93,24 @@ def test_read_split_names_file_and_line_of_a_bad_row(tmp_path):
     split.write_text("股 票\t0\n足 球\t7\n", encoding="utf-8")
     with pytest.raises(BadInputError, match=r"train.tsv:2: label must be an integer in 0..2, found .7."):
         evaluate.read_split(split, n_labels=3)
+
+
+def test_heat_map_of_chinese_class_names_draws_no_empty_boxes(tmp_path):
+    """matplotlib warns for every glyph its font lacks and draws a box: with no CJK font installed
+    the heat map numbers the classes instead, and with one it draws the names in it."""
+    from matplotlib.ft2font import FT2Font
+
+    from zhbench.plots import font_with_glyphs
+
+    names = ["体育", "财经", "娱乐"]
+    font = font_with_glyphs(names)
+    if font is not None:
+        assert {ord(c) for name in names for c in name} <= FT2Font(font.get_file()).get_charmap().keys()
+        assert "LastResort" not in font.get_file()
+    assert font_with_glyphs(LABELS).get_file().endswith("DejaVuSans.ttf")
+    report = evaluate.classification_report([0, 1, 2, 1], [0, 1, 1, 1], names)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*missing from font")
+        evaluate.write_evaluation(tmp_path / "m.json", tmp_path / "c.csv", tmp_path / "c.png",
+                                  {"test": report}, {"model": "demo"})
+    assert (tmp_path / "c.png").read_bytes().startswith(b"\x89PNG")

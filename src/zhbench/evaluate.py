@@ -6,6 +6,7 @@ byte-identical across reruns (the stage contract), a timing never is.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from contextlib import ExitStack
 from pathlib import Path
@@ -15,6 +16,8 @@ import numpy as np
 
 from zhbench.data.thucnews import read_examples
 from zhbench.io import BadInputError, atomic_path, dumps_json, write_json
+
+log = logging.getLogger(__name__)
 
 
 def read_split(path: str | os.PathLike, n_labels: int) -> tuple[list[str], np.ndarray]:
@@ -89,15 +92,23 @@ def _write_confusion_png(path: Path, report: Mapping[str, Any], title: str) -> N
     # The object-oriented API (no pyplot) renders with Agg and leaves no global figure state behind.
     from matplotlib.figure import Figure
 
+    from zhbench.plots import font_with_glyphs
+
     names = report["labels"]
+    font = font_with_glyphs(names)
+    if font is None:  # numbered as in the metrics JSON's "labels", rather than drawn as empty boxes
+        log.warning("no installed font has the glyphs of the class names %s; the confusion heat map numbers "
+                    "them instead (install a CJK font, e.g. Noto Sans CJK, to see the names)", names)
+        names = [str(i) for i in range(len(names))]
+        title += "\n(classes by id: no font has their glyphs)"
     matrix = np.asarray(report["confusion_matrix"])
     size = 2.0 + 0.55 * len(names)
     fig = Figure(figsize=(size + 1.0, size), dpi=100)
     ax = fig.add_subplot()
     image = ax.imshow(matrix, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-    ax.set_yticks(range(len(names)), names)
+    ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontproperties=font)
+    ax.set_yticks(range(len(names)), names, fontproperties=font)
     ax.set_xlabel("predicted")
     ax.set_ylabel("actual")
     ax.set_title(title)
