@@ -100,14 +100,12 @@ def test_heat_map_of_chinese_class_names_draws_no_empty_boxes(tmp_path):
     the heat map numbers the classes instead, and with one it draws the names in it."""
     from matplotlib.ft2font import FT2Font
 
-    from zhbench.plots import font_with_glyphs
-
     names = ["体育", "财经", "娱乐"]
-    font = font_with_glyphs(names)
+    font = evaluate.font_with_glyphs(names)
     if font is not None:
         assert {ord(c) for name in names for c in name} <= FT2Font(font.get_file()).get_charmap().keys()
         assert "LastResort" not in font.get_file()
-    assert font_with_glyphs(LABELS).get_file().endswith("DejaVuSans.ttf")
+    assert evaluate.font_with_glyphs(LABELS).get_file().endswith("DejaVuSans.ttf")
     report = evaluate.classification_report([0, 1, 2, 1], [0, 1, 1, 1], names)
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*missing from font")

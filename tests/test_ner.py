@@ -12,6 +12,7 @@ import pytest
 import torch
 import yaml
 
+from served import Server
 from zhbench.data.ner import (OUTSIDE, Span, bio_to_spans, check_bio, read_cluener, read_pd1998, spans_to_bio,
                               spans_to_cluener, tag_set)
 from zhbench.io import BadInputError
@@ -255,5 +256,22 @@ def test_ner_stages_end_to_end(tmp_path):
             assert answer["text"][e["start"]:e["end"] + 1] == e["text"]
             label.setdefault(e["type"], {}).setdefault(e["text"], []).append([e["start"], e["end"]])
         assert label == row["label"]
+
+    # `zhbench serve --model ner/<variant>` answers POST /entities with the same entities
+    server = Server("--model", "ner/cluener", "--models-root", "models", cwd=tmp_path)
+    try:
+        health = server.client.get("/health").json()
+        assert (health["kind"], health["model"]) == ("ner", "ner/cluener")
+        assert health["metrics"]["dev"]["f1"] == m["f1"]  # metrics/ner/cluener.json of this model
+        types = [entry["label"] for entry in server.client.get("/labels").json()["labels"]]
+        r = server.client.post("/entities", json={"texts": texts[:3]})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"model": "ner/cluener", "results": answers}
+        assert {e["type"] for a in answers for e in a["entities"]} <= set(types)
+        bad = server.client.post("/entities", json={"texts": ["北京\x00"]})
+        assert bad.status_code == 422 and "texts[0]" in bad.json()["detail"]
+        assert server.client.post("/predict", json={"texts": texts[:1]}).status_code == 404  # a tagger, not a classifier
+    finally:
+        server.stop()
     # a model trained on one variant is not scored as another
     assert evaluate(argv[:3] + ["pd1998-devtest"] + argv[4:]) == 1

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 import shutil
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
+from served import Server, free_port, port_open, serve_cmd, serve_env
 from zhbench.predict import ModelLoadError, load_predictor
 from zhbench.predictors import TextClassifier
 from zhbench.text import segment
@@ -112,60 +109,6 @@ def backbone_dir(tmp_path_factory) -> Path:
     save_classifier(model, out, extra={"labels": LABELS, "granularity": "char", "max_len": 16, "backbone": "bert"})
     tokenizer.save(str(out / "tokenizer.json"))
     return out
-
-
-# --------------------------------------------------------------------------------------------------
-# Running the real server
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _serve_cmd(port: int, *args: str) -> list[str]:
-    return [sys.executable, "-m", "zhbench.serve", "--port", str(port), "--log-level", "warning", *args]
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
-
-
-class Server:
-    def __init__(self, *args: str, cwd: Path | None = None):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(_serve_cmd(self.port, *args), cwd=cwd, env=_env(),
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 150  # torch + transformers import; slow on a busy CPU
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited {self.proc.returncode}:\n{self.proc.stderr.read()}")
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
-            self.stop()
-            raise AssertionError("server did not answer /health within 150 s")
-        self.client = httpx.Client(base_url=self.url, timeout=10)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -331,11 +274,11 @@ def test_bad_input_on_backbone_server(bb_server):
 
 
 def _start_fails(*args: str) -> str:
-    port = _free_port()
-    proc = subprocess.Popen(_serve_cmd(port, *args), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = free_port()
+    proc = subprocess.Popen(serve_cmd(port, *args), env=serve_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     opened = False
     while proc.poll() is None:
-        opened = opened or _port_open(port)
+        opened = opened or port_open(port)
         time.sleep(0.05)
     out, err = proc.communicate()
     assert proc.returncode == 2, (proc.returncode, err)

@@ -88,11 +88,34 @@ def _write_confusion_csv(path: Path, report: Mapping[str, Any]) -> None:
                 writer.writerows([[actual, predicted]] * count)
 
 
+def font_with_glyphs(texts: Sequence[str]):
+    """FontProperties of a font that draws every character of `texts`, or None if no installed font does.
+
+    matplotlib's default (DejaVu Sans) when it suffices; else the first installed font, by file path
+    so that every run picks the same one, that has all the glyphs (Chinese class names need a CJK
+    font such as Noto Sans CJK, which DejaVu lacks: matplotlib would draw empty boxes).
+    """
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    needed = {ord(c) for text in texts for c in text if not c.isspace()}
+    default = font_manager.findfont(font_manager.FontProperties())
+    # matplotlib's Last Resort font maps every code point to a placeholder box: it has no glyphs
+    installed = sorted({f.fname for f in font_manager.fontManager.ttflist if not f.name.startswith("Last Resort")}
+                       - {default})
+    for path in [default, *installed]:
+        try:
+            charmap = FT2Font(path).get_charmap()
+        except (OSError, RuntimeError):  # a font file matplotlib listed but FreeType cannot open
+            continue
+        if needed <= charmap.keys():
+            return font_manager.FontProperties(fname=path)
+    return None
+
+
 def _write_confusion_png(path: Path, report: Mapping[str, Any], title: str) -> None:
     # The object-oriented API (no pyplot) renders with Agg and leaves no global figure state behind.
     from matplotlib.figure import Figure
-
-    from zhbench.plots import font_with_glyphs
 
     names = report["labels"]
     font = font_with_glyphs(names)

@@ -1,8 +1,7 @@
 """Static report figures (matplotlib, Agg, no pyplot state), rendered byte-reproducibly.
 
 Same inputs -> same PNG bytes: fixed figure size and dpi, no PNG `Software` chunk (matplotlib
-writes no date), the DejaVu font matplotlib ships (or, for text it cannot draw, the first installed
-font that can: `font_with_glyphs`). Figures drawn from *_timing.json files
+writes no date), the DejaVu font matplotlib ships. Figures drawn from *_timing.json files
 (accuracy vs latency, FastBERT speed) change with every run because the times do; the training
 curves and the confusion matrices (drawn by the evaluate stages) do not.
 """
@@ -44,31 +43,6 @@ def save_png(fig, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI, metadata={"Software": None})
     return path
-
-
-def font_with_glyphs(texts: Sequence[str]):
-    """FontProperties of a font that draws every character of `texts`, or None if no installed font does.
-
-    matplotlib's default (DejaVu Sans) when it suffices; else the first installed font, by file path
-    so that every run picks the same one, that has all the glyphs (Chinese class names need a CJK
-    font such as Noto Sans CJK, which DejaVu lacks: matplotlib would draw empty boxes).
-    """
-    from matplotlib import font_manager
-    from matplotlib.ft2font import FT2Font
-
-    needed = {ord(c) for text in texts for c in text if not c.isspace()}
-    default = font_manager.findfont(font_manager.FontProperties())
-    # matplotlib's Last Resort font maps every code point to a placeholder box: it has no glyphs
-    installed = sorted({f.fname for f in font_manager.fontManager.ttflist if not f.name.startswith("Last Resort")}
-                       - {default})
-    for path in [default, *installed]:
-        try:
-            charmap = FT2Font(path).get_charmap()
-        except (OSError, RuntimeError):  # a font file matplotlib listed but FreeType cannot open
-            continue
-        if needed <= charmap.keys():
-            return font_manager.FontProperties(fname=path)
-    return None
 
 
 def png_data_uri(path: str | os.PathLike) -> str:

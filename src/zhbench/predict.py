@@ -86,6 +86,8 @@ def detect_kind(model_dir: Path) -> str:
     """The model kind, from the metadata file the training stage wrote into the dir."""
     if (model_dir / "zhbench.json").is_file():
         meta = _read_json(model_dir / "zhbench.json")
+        if "num_tags" in meta:  # save_tagger's record: a BERT+CRF entity tagger (zhbench.ner_predict)
+            return "ner"
         return str(meta.get("kind", "backbone"))  # save_classifier writes no kind: a plain backbone
     if (model_dir / "model.json").is_file():
         meta = _read_json(model_dir / "model.json")
@@ -115,6 +117,9 @@ def load_predictor(model_dir: str | os.PathLike, labels: Sequence[str] | None = 
     if not model_dir.is_dir():
         raise ModelLoadError(f"{model_dir}: model dir not found (train the model first, or check --model / --model-dir)")
     kind = detect_kind(model_dir)
+    if kind == "ner":
+        raise ModelLoadError(f"{model_dir}: an NER tagger, which finds entities rather than a label "
+                             "(zhbench.ner_predict.EntityTagger loads it)")
     try:
         loader = loader_for(kind)
     except (ImportError, AttributeError) as err:

@@ -115,6 +115,7 @@ def write_rows(rows: list[dict], output: str | None) -> None:
 
 
 def _predict(args: argparse.Namespace) -> int:
+    from zhbench.ner_predict import EntityTagger
     from zhbench.predict import ModelLoadError
     from zhbench.serve import config_from_args, load_service
 
@@ -124,16 +125,6 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError("give texts as arguments or --input FILE, not both")
     texts = list(args.texts) if args.texts else read_texts(args.input, args.text_column)
     progress = args.input is not None and not args.no_progress
-    if args.model.startswith("ner/"):
-        from zhbench.ner_predict import EntityTagger
-
-        try:
-            tagger = EntityTagger(Path(args.models_root) / args.model)
-        except ModelLoadError as err:
-            print(f"zhbench predict: error: {err}", file=sys.stderr)
-            return 2
-        write_rows(list(entity_rows(tagger, texts, progress=progress)), args.output)
-        return 0
     args.model_dir, args.metrics, args.stopwords, args.threads, args.workers = None, None, args.stopwords, 1, 1
     args.max_texts, args.max_chars = max(1, len(texts)), max(1, max(len(t) for t in texts))
     try:
@@ -141,8 +132,11 @@ def _predict(args: argparse.Namespace) -> int:
     except ModelLoadError as err:
         print(f"zhbench predict: error: {err}", file=sys.stderr)
         return 2
-    k = min(args.top_k, len(service.classifier.labels))
-    rows = list(predictions(service.classifier, texts, k, progress=progress))
+    if isinstance(service.model, EntityTagger):
+        rows = list(entity_rows(service.model, texts, progress=progress))
+    else:
+        k = min(args.top_k, len(service.model.labels))
+        rows = list(predictions(service.model, texts, k, progress=progress))
     write_rows(rows, args.output)
     return 0
 

@@ -1,12 +1,16 @@
-"""`zhbench serve`: an HTTP prediction service over any classifier the pipeline trained.
+"""`zhbench serve`: an HTTP prediction service over any classifier or NER tagger the pipeline trained.
 
     zhbench serve --model fasttext_char            # models/<task>/fasttext_char
     zhbench serve --model backbones/char/bert      # models/<task>/backbones/char/bert
     curl -s 127.0.0.1:8000/predict -H 'content-type: application/json' \\
          -d '{"texts": ["中国女排夺得世界杯冠军"], "top_k": 3}'
+    zhbench serve --model ner/cluener              # models/ner/cluener
+    curl -s 127.0.0.1:8000/entities -H 'content-type: application/json' \\
+         -d '{"texts": ["浙商银行企业信贷部叶老桂博士"]}'
 
-Endpoints: POST /predict, GET /health, GET /labels, and the OpenAPI description at /openapi.json
-(browsable at /docs).
+Endpoints: POST /predict (a classifier) or POST /entities (an NER tagger: each text's entities,
+decoded as `zhbench predict` and the evaluate_ner stage decode them), GET /health, GET /labels (the
+label names, or the entity types), and the OpenAPI description at /openapi.json (browsable at /docs).
 
 Why FastAPI + uvicorn (and not the write-up's Flask app): the request and response bodies are pydantic
 models, so one declaration gives the validation (types, list and string lengths, unknown fields),
@@ -22,7 +26,7 @@ Input rules (every violation is a 4xx with a message naming the field; never a 5
   text the model only partly read would look like an answer about the whole text, and a caller
   who wants truncation can cut the title itself. (Transformer models still cut their token
   sequence at the max_len they were trained with, exactly as in training.)
-- `top_k` (body or query; the body wins): 1..number of labels, default 3;
+- `top_k` (body or query; the body wins; classifiers only): 1..number of labels, default 3;
 - bodies larger than the limits imply are refused with 413 before they are read, and a body must
   have a Content-Length (411 otherwise).
 
@@ -44,7 +48,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from zhbench.predict import ModelInfo, ModelLoadError, load_predictor
+from zhbench.ner_predict import EntityTagger
+from zhbench.predict import ModelInfo, ModelLoadError, detect_kind, load_predictor
 from zhbench.predictors import TextClassifier
 from zhbench.provenance import head_commit
 from zhbench.text import control_character, describe_control
@@ -73,7 +78,7 @@ class ServeConfig:
 
 @dataclass
 class Service:
-    classifier: TextClassifier
+    model: TextClassifier | EntityTagger
     info: ModelInfo
     config: ServeConfig
     version: str
@@ -100,6 +105,9 @@ def metrics_summary(path: str | os.PathLike | None) -> dict[str, Any] | None:
         log.warning("%s: metrics not shown in /health, cannot read them (%s)", path, err)
         return None
     summary: dict[str, Any] = {"source": str(path)}
+    if isinstance(data, dict) and "per_entity" in data:  # evaluate_ner's: entity-level scores on one split
+        summary[str(data.get("eval_split"))] = {k: data.get(k) for k in ("precision", "recall", "f1")}
+        return summary
     for split in ("dev", "test"):
         report = data.get(split) if isinstance(data, dict) else None
         if isinstance(report, dict):
@@ -110,6 +118,8 @@ def metrics_summary(path: str | os.PathLike | None) -> dict[str, Any] | None:
 
 def load_service(config: ServeConfig) -> Service:
     """Load, check and warm up the model; raises ModelLoadError with a message fit for a user."""
+    if Path(config.model_dir).is_dir() and detect_kind(Path(config.model_dir)) == "ner":
+        return load_tagger_service(config)
     labels = None
     if config.labels_file:
         from zhbench.data.thucnews import read_labels
@@ -140,6 +150,17 @@ def load_service(config: ServeConfig) -> Service:
     return Service(classifier, info, config, zhbench_version(), head_commit(), metrics_summary(config.metrics_file))
 
 
+def load_tagger_service(config: ServeConfig) -> Service:
+    tagger = EntityTagger(config.model_dir)
+    sys.modules["torch"].set_num_threads(config.threads)
+    try:
+        tagger.entities(["预热 warm-up 1"])
+    except Exception as err:
+        raise ModelLoadError(f"{config.model_dir}: the model loaded but cannot tag: {type(err).__name__}: {err}") from err
+    info = ModelInfo(kind="ner", model_dir=config.model_dir, name=config.name or f"ner/{tagger.variant}")
+    return Service(tagger, info, config, zhbench_version(), head_commit(), metrics_summary(config.metrics_file))
+
+
 # --------------------------------------------------------------------------------------------------
 # The HTTP app
 
@@ -148,52 +169,26 @@ def create_app(service: Service):
     from fastapi import FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+    from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
     cfg = service.config
-    clf = service.classifier
-    n_labels = len(clf.labels)
+    model = service.model
+    tagging = isinstance(model, EntityTagger)
+    names = model.entity_types if tagging else model.labels
     # Worst case per character is a 6-byte JSON escape (\uXXXX); the rest is a generous allowance.
     max_body = cfg.max_texts * (cfg.max_chars * 6 + 8) + 4096
 
     Text = Annotated[StrictStr, Field(min_length=1, max_length=cfg.max_chars)]
-    TopK = Annotated[StrictInt, Field(ge=1, le=n_labels, description=f"how many labels to rank, 1..{n_labels}")]
+    Texts = Annotated[list[Text], Field(min_length=1, max_length=cfg.max_texts, description=(
+        f"1..{cfg.max_texts} raw texts, each 1..{cfg.max_chars} characters with a non-space "
+        "character; longer texts are rejected, not truncated")), AfterValidator(_plain_texts)]
 
-    class PredictRequest(BaseModel):
-        model_config = ConfigDict(extra="forbid", json_schema_extra={
-            "examples": [{"texts": ["中国女排夺得世界杯冠军", "央行下调存款准备金率"], "top_k": 3}]})
-
-        texts: Annotated[list[Text], Field(min_length=1, max_length=cfg.max_texts, description=(
-            f"1..{cfg.max_texts} raw titles, each 1..{cfg.max_chars} characters with a non-space "
-            "character; longer texts are rejected, not truncated"))]
-        top_k: TopK | None = None
-
-        @field_validator("texts")
-        @classmethod
-        def _not_blank(cls, texts: list[str]) -> list[str]:
-            blank = [i for i, t in enumerate(texts) if not t.strip()]
-            if blank:
-                raise ValueError(f"texts {blank} hold only white space; every text needs a non-space character")
-            for i, t in enumerate(texts):
-                control = control_character(t)
-                if control:
-                    raise ValueError(f"texts[{i}] holds a {describe_control(control)}; send plain text")
-            return texts
-
-    class LabelScore(BaseModel):
+    class LabelEntry(BaseModel):
         label_id: int
         label: str
-        probability: float
 
-    class TextPrediction(BaseModel):
-        label_id: int = Field(description="the most probable label's id (its line in labels.txt, from 0)")
-        label: str
-        probability: float
-        top_k: list[LabelScore] = Field(description="the k most probable labels, most probable first")
-
-    class PredictResponse(BaseModel):
-        model: str
-        predictions: list[TextPrediction] = Field(description="one per input text, in input order")
+    class Labels(BaseModel):
+        labels: list[LabelEntry] = Field(description="every label (entity type, for an NER tagger), in id order")
 
     class Limits(BaseModel):
         max_texts: int
@@ -209,24 +204,19 @@ def create_app(service: Service):
         num_labels: int
         version: str
         git_commit: str
-        metrics: dict[str, Any] | None = Field(description="accuracy / macro F1 of the loaded model from its metrics JSON, if present")
+        metrics: dict[str, Any] | None = Field(description="the loaded model's quality from its metrics JSON, if present "
+                                                           "(accuracy / macro F1, or entity P/R/F1)")
         limits: Limits
-
-    class LabelEntry(BaseModel):
-        label_id: int
-        label: str
-
-    class Labels(BaseModel):
-        labels: list[LabelEntry] = Field(description="every label, in id order")
 
     class Error(BaseModel):
         detail: str
         errors: list[dict[str, Any]] | None = None
 
     errors = {code: {"model": Error} for code in (400, 411, 413, 415, 422)}
+    task = "named-entity recognition" if tagging else "text classification"
     app = FastAPI(title="zhbench prediction service", version=service.version,
-                  description=f"Chinese text classification with the {service.info.kind} model "
-                              f"{service.info.name!r} ({clf.granularity} granularity).")
+                  description=f"Chinese {task} with the {service.info.kind} model "
+                              f"{service.info.name!r} ({model.granularity} granularity).")
     app.state.service = service
 
     @app.middleware("http")
@@ -258,34 +248,98 @@ def create_app(service: Service):
         return JSONResponse(status_code=422, content={
             "detail": "; ".join(f"{e['loc']}: {e['msg']}" for e in listed), "errors": listed})
 
-    @app.post("/predict", response_model=PredictResponse, responses=errors,
-              summary="Classify a batch of titles")
-    def predict(body: PredictRequest,
-                top_k: Annotated[int | None, Query(ge=1, le=n_labels, description="top-k; the body's top_k wins")] = None):
-        k = body.top_k or top_k or cfg.default_top_k
-        token_strings = [clf.tokens(t) for t in body.texts]
-        empty = [i for i, t in enumerate(token_strings) if not t]
-        if empty:
-            return JSONResponse(status_code=422, content={
-                "detail": f"texts {empty}: no tokens left after {clf.granularity} segmentation (only stop words?)"})
-        preds = clf.predict_tokens(token_strings, k)  # one batched model call for the whole request
-        return {"model": service.info.name, "predictions": [
-            {"label_id": p.label_id, "label": p.label, "probability": p.probability,
-             "top_k": [{"label_id": i, "label": name, "probability": pr} for i, name, pr in p.top_k]}
-            for p in preds]}
+    if tagging:
+        class EntitiesRequest(BaseModel):
+            model_config = ConfigDict(extra="forbid", json_schema_extra={
+                "examples": [{"texts": ["浙商银行企业信贷部叶老桂博士", "张三在北京工作"]}]})
+
+            texts: Texts
+
+        class Entity(BaseModel):
+            text: str
+            type: str = Field(description="the entity type, one of GET /labels")
+            start: int = Field(description="index of the entity's first character in the text, from 0")
+            end: int = Field(description="index of its last character (inclusive, as CLUENER counts)")
+
+        class TextEntities(BaseModel):
+            text: str
+            entities: list[Entity] = Field(description="in reading order")
+
+        class EntitiesResponse(BaseModel):
+            model: str
+            results: list[TextEntities] = Field(description="one per input text, in input order")
+
+        @app.post("/entities", response_model=EntitiesResponse, responses=errors,
+                  summary="Find the named entities of a batch of texts")
+        def entities(body: EntitiesRequest):
+            found = model.entities(body.texts)  # one batched model call for the whole request
+            return {"model": service.info.name,
+                    "results": [{"text": t, "entities": e} for t, e in zip(body.texts, found)]}
+    else:
+        TopK = Annotated[StrictInt, Field(ge=1, le=len(names), description=f"how many labels to rank, 1..{len(names)}")]
+
+        class PredictRequest(BaseModel):
+            model_config = ConfigDict(extra="forbid", json_schema_extra={
+                "examples": [{"texts": ["中国女排夺得世界杯冠军", "央行下调存款准备金率"], "top_k": 3}]})
+
+            texts: Texts
+            top_k: TopK | None = None
+
+        class LabelScore(BaseModel):
+            label_id: int
+            label: str
+            probability: float
+
+        class TextPrediction(BaseModel):
+            label_id: int = Field(description="the most probable label's id (its line in labels.txt, from 0)")
+            label: str
+            probability: float
+            top_k: list[LabelScore] = Field(description="the k most probable labels, most probable first")
+
+        class PredictResponse(BaseModel):
+            model: str
+            predictions: list[TextPrediction] = Field(description="one per input text, in input order")
+
+        @app.post("/predict", response_model=PredictResponse, responses=errors,
+                  summary="Classify a batch of titles")
+        def predict(body: PredictRequest,
+                    top_k: Annotated[int | None, Query(ge=1, le=len(names),
+                                                       description="top-k; the body's top_k wins")] = None):
+            k = body.top_k or top_k or cfg.default_top_k
+            token_strings = [model.tokens(t) for t in body.texts]
+            empty = [i for i, t in enumerate(token_strings) if not t]
+            if empty:
+                return JSONResponse(status_code=422, content={
+                    "detail": f"texts {empty}: no tokens left after {model.granularity} segmentation (only stop words?)"})
+            preds = model.predict_tokens(token_strings, k)  # one batched model call for the whole request
+            return {"model": service.info.name, "predictions": [
+                {"label_id": p.label_id, "label": p.label, "probability": p.probability,
+                 "top_k": [{"label_id": i, "label": name, "probability": pr} for i, name, pr in p.top_k]}
+                for p in preds]}
 
     @app.get("/health", response_model=Health, summary="Model, version, commit and quality of what is served")
     def health():
         return {"status": "ok", "model": service.info.name, "kind": service.info.kind,
-                "model_dir": service.info.model_dir, "granularity": clf.granularity, "num_labels": n_labels,
+                "model_dir": service.info.model_dir, "granularity": model.granularity, "num_labels": len(names),
                 "version": service.version, "git_commit": service.git_commit, "metrics": service.metrics,
                 "limits": {"max_texts": cfg.max_texts, "max_chars": cfg.max_chars, "default_top_k": cfg.default_top_k}}
 
-    @app.get("/labels", response_model=Labels, summary="Label names in id order")
+    @app.get("/labels", response_model=Labels, summary="Label names (entity types, for an NER tagger) in id order")
     def labels():
-        return {"labels": [{"label_id": i, "label": name} for i, name in enumerate(clf.labels)]}
+        return {"labels": [{"label_id": i, "label": name} for i, name in enumerate(names)]}
 
     return app
+
+
+def _plain_texts(texts: list[str]) -> list[str]:
+    blank = [i for i, t in enumerate(texts) if not t.strip()]
+    if blank:
+        raise ValueError(f"texts {blank} hold only white space; every text needs a non-space character")
+    for i, t in enumerate(texts):
+        control = control_character(t)
+        if control:
+            raise ValueError(f"texts[{i}] holds a {describe_control(control)}; send plain text")
+    return texts
 
 
 def _where(loc) -> str:
@@ -326,8 +380,16 @@ def metrics_file_for(model_dir: Path, models_root: str | os.PathLike, task: str)
 def resolve_model_dir(model: str, models_root: str | os.PathLike, task: str) -> Path:
     """--model NAME -> its dir: models/<task>/NAME, then models/<task>/backbones/NAME.
 
-    NAME is a baseline (fasttext_char), or granularity/backbone (char/bert) or backbones/char/bert.
+    NAME is a baseline (fasttext_char), or granularity/backbone (char/bert) or backbones/char/bert;
+    ner/<variant> is the NER tagger models/ner/<variant>, whatever the task.
     """
+    if model.startswith("ner/"):
+        ner = Path(models_root) / "ner"
+        if (Path(models_root) / model).is_dir():
+            return Path(models_root) / model
+        trained = sorted(f"ner/{p.name}" for p in ner.glob("*") if p.is_dir()) if ner.is_dir() else []
+        raise ModelLoadError(f"model {model!r}: no dir {Path(models_root) / model}. Trained NER models: "
+                             f"{trained or 'none (run train_ner first)'}")
     base = Path(models_root) / task
     for candidate in (base / model, base / "backbones" / model):
         if candidate.is_dir():
@@ -345,10 +407,11 @@ def resolve_model_dir(model: str, models_root: str | os.PathLike, task: str) -> 
 
 def add_serve_subparser(subparsers) -> argparse.ArgumentParser:
     """Register `zhbench serve` on the CLI's subparsers (cli.py calls this)."""
-    p = subparsers.add_parser("serve", help="serve a trained model over HTTP (POST /predict)",
+    p = subparsers.add_parser("serve", help="serve a trained model over HTTP (POST /predict, or /entities for NER)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--model", help="trained model name: a baseline (fasttext_char) or char/<backbone>, word/<backbone>")
+    which.add_argument("--model", help="trained model name: a baseline (fasttext_char), char/<backbone>, word/<backbone>, "
+                       "or ner/<variant> (an NER tagger: POST /entities)")
     which.add_argument("--model-dir", help="a model dir given directly instead of --model")
     p.add_argument("--task", help="task whose models/data/metrics to use (default: the one params.yaml names)")
     p.add_argument("--models-root", default="models", help="pipeline models dir (default: models)")
@@ -368,7 +431,9 @@ def add_serve_subparser(subparsers) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ServeConfig:
-    if args.task is None:
+    if (args.model or "").startswith("ner/"):
+        args.task = "ner"  # models/ner/<variant> and metrics/ner/<variant>.json, whatever the task
+    elif args.task is None:
         from zhbench.layout import configured_task
 
         args.task = configured_task()
@@ -404,8 +469,10 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("binding %s: the service is reachable from other machines; it has no authentication", args.host)
     info = service.info
-    log.info("serving %s model %s (%s, %d labels) from %s on http://%s:%d", info.kind, info.name,
-             service.classifier.granularity, len(service.classifier.labels), info.model_dir, args.host, args.port)
+    what = "entity types" if isinstance(service.model, EntityTagger) else "labels"
+    log.info("serving %s model %s (%s, %d %s) from %s on http://%s:%d", info.kind, info.name, service.model.granularity,
+             len(service.model.entity_types if what == "entity types" else service.model.labels), what,
+             info.model_dir, args.host, args.port)
     if args.workers == 1:
         uvicorn.run(create_app(service), host=args.host, port=args.port, log_level=args.log_level)
     else:
