@@ -114,9 +114,12 @@ def kill_and_resume(engine: str) -> Callable[[Flow], Resumed]:
         project = flow.project
         shell = new_shell_env(project.parent)
         engine_log = project.parent / f"{project.name}.killed.log"
+        log = project / TRAIN_LOG
+        # The copy holds its source run's training log, whose evaluations would end the wait below
+        # at once and kill the engine before it had started the training.
+        log.unlink(missing_ok=True)
         with engine_log.open("w") as out:
             proc = flow.spawn(command, shell, out)
-        log = project / TRAIN_LOG
         deadline = time.monotonic() + 600
         while not (log.is_file() and "Iter: " in log.read_text(encoding="utf-8", errors="replace")):
             if proc.poll() is not None:
