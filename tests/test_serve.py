@@ -361,3 +361,17 @@ def test_fasttext_without_checksum_refused(tmp_path, fasttext_dir):
     (tmp_path / "ft" / "model.json").write_text(json.dumps(meta))
     with pytest.raises(ModelLoadError, match="no sha256"):
         load_predictor(tmp_path / "ft", LABELS)
+
+
+def test_model_names_resolve_to_their_dirs_or_say_what_is_trained(tmp_path):
+    from zhbench.serve import resolve_model_dir
+
+    for d in ("t/fasttext_char", "t/backbones/char/bert", "ner/cluener"):
+        (tmp_path / d).mkdir(parents=True)
+    assert resolve_model_dir("fasttext_char", tmp_path, "t") == tmp_path / "t/fasttext_char"
+    assert resolve_model_dir("char/bert", tmp_path, "t") == tmp_path / "t/backbones/char/bert"
+    assert resolve_model_dir("ner/cluener", tmp_path, "t") == tmp_path / "ner/cluener"  # whatever the task
+    with pytest.raises(ModelLoadError, match="did you mean backbones/char/bert"):
+        resolve_model_dir("bert", tmp_path, "t")
+    with pytest.raises(ModelLoadError, match=r"Trained NER models: \['ner/cluener'\]"):
+        resolve_model_dir("ner/msra", tmp_path, "t")

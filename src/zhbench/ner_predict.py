@@ -32,8 +32,8 @@ class EntityTagger:
         self._lock = threading.Lock()
 
     @property
-    def entity_types(self) -> list[str]:
-        """The types the tagger can emit, in the order of its BIO tags."""
+    def labels(self) -> list[str]:
+        """The entity types the tagger can emit, in the order of its BIO tags (what /labels lists)."""
         from zhbench.data.ner import OUTSIDE
 
         return list(dict.fromkeys(tag[2:] for tag in self.extra["tags"] if tag != OUTSIDE))

@@ -166,15 +166,15 @@ def load_tagger_service(config: ServeConfig) -> Service:
 
 
 def create_app(service: Service):
-    from fastapi import FastAPI, Query, Request
+    from fastapi import FastAPI, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StrictStr
+    from pydantic import AfterValidator, BaseModel, Field, StrictStr
 
     cfg = service.config
     model = service.model
     tagging = isinstance(model, EntityTagger)
-    names = model.entity_types if tagging else model.labels
+    names = model.labels  # a tagger's are its entity types
     # Worst case per character is a 6-byte JSON escape (\uXXXX); the rest is a generous allowance.
     max_body = cfg.max_texts * (cfg.max_chars * 6 + 8) + 4096
 
@@ -249,73 +249,9 @@ def create_app(service: Service):
             "detail": "; ".join(f"{e['loc']}: {e['msg']}" for e in listed), "errors": listed})
 
     if tagging:
-        class EntitiesRequest(BaseModel):
-            model_config = ConfigDict(extra="forbid", json_schema_extra={
-                "examples": [{"texts": ["浙商银行企业信贷部叶老桂博士", "张三在北京工作"]}]})
-
-            texts: Texts
-
-        class Entity(BaseModel):
-            text: str
-            type: str = Field(description="the entity type, one of GET /labels")
-            start: int = Field(description="index of the entity's first character in the text, from 0")
-            end: int = Field(description="index of its last character (inclusive, as CLUENER counts)")
-
-        class TextEntities(BaseModel):
-            text: str
-            entities: list[Entity] = Field(description="in reading order")
-
-        class EntitiesResponse(BaseModel):
-            model: str
-            results: list[TextEntities] = Field(description="one per input text, in input order")
-
-        @app.post("/entities", response_model=EntitiesResponse, responses=errors,
-                  summary="Find the named entities of a batch of texts")
-        def entities(body: EntitiesRequest):
-            found = model.entities(body.texts)  # one batched model call for the whole request
-            return {"model": service.info.name,
-                    "results": [{"text": t, "entities": e} for t, e in zip(body.texts, found)]}
+        _add_entity_route(app, service, Texts, errors)
     else:
-        TopK = Annotated[StrictInt, Field(ge=1, le=len(names), description=f"how many labels to rank, 1..{len(names)}")]
-
-        class PredictRequest(BaseModel):
-            model_config = ConfigDict(extra="forbid", json_schema_extra={
-                "examples": [{"texts": ["中国女排夺得世界杯冠军", "央行下调存款准备金率"], "top_k": 3}]})
-
-            texts: Texts
-            top_k: TopK | None = None
-
-        class LabelScore(BaseModel):
-            label_id: int
-            label: str
-            probability: float
-
-        class TextPrediction(BaseModel):
-            label_id: int = Field(description="the most probable label's id (its line in labels.txt, from 0)")
-            label: str
-            probability: float
-            top_k: list[LabelScore] = Field(description="the k most probable labels, most probable first")
-
-        class PredictResponse(BaseModel):
-            model: str
-            predictions: list[TextPrediction] = Field(description="one per input text, in input order")
-
-        @app.post("/predict", response_model=PredictResponse, responses=errors,
-                  summary="Classify a batch of titles")
-        def predict(body: PredictRequest,
-                    top_k: Annotated[int | None, Query(ge=1, le=len(names),
-                                                       description="top-k; the body's top_k wins")] = None):
-            k = body.top_k or top_k or cfg.default_top_k
-            token_strings = [model.tokens(t) for t in body.texts]
-            empty = [i for i, t in enumerate(token_strings) if not t]
-            if empty:
-                return JSONResponse(status_code=422, content={
-                    "detail": f"texts {empty}: no tokens left after {model.granularity} segmentation (only stop words?)"})
-            preds = model.predict_tokens(token_strings, k)  # one batched model call for the whole request
-            return {"model": service.info.name, "predictions": [
-                {"label_id": p.label_id, "label": p.label, "probability": p.probability,
-                 "top_k": [{"label_id": i, "label": name, "probability": pr} for i, name, pr in p.top_k]}
-                for p in preds]}
+        _add_predict_route(app, service, Texts, errors)
 
     @app.get("/health", response_model=Health, summary="Model, version, commit and quality of what is served")
     def health():
@@ -329,6 +265,89 @@ def create_app(service: Service):
         return {"labels": [{"label_id": i, "label": name} for i, name in enumerate(names)]}
 
     return app
+
+
+def _add_entity_route(app, service: Service, Texts, errors) -> None:
+    """POST /entities of an NER tagger."""
+    from pydantic import BaseModel, ConfigDict, Field
+
+    tagger = service.model
+
+    class EntitiesRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid", json_schema_extra={
+            "examples": [{"texts": ["浙商银行企业信贷部叶老桂博士", "张三在北京工作"]}]})
+
+        texts: Texts
+
+    class Entity(BaseModel):
+        text: str
+        type: str = Field(description="the entity type, one of GET /labels")
+        start: int = Field(description="index of the entity's first character in the text, from 0")
+        end: int = Field(description="index of its last character (inclusive, as CLUENER counts)")
+
+    class TextEntities(BaseModel):
+        text: str
+        entities: list[Entity] = Field(description="in reading order")
+
+    class EntitiesResponse(BaseModel):
+        model: str
+        results: list[TextEntities] = Field(description="one per input text, in input order")
+
+    @app.post("/entities", response_model=EntitiesResponse, responses=errors,
+              summary="Find the named entities of a batch of texts")
+    def entities(body: EntitiesRequest):
+        found = tagger.entities(body.texts)  # one batched model call for the whole request
+        return {"model": service.info.name,
+                "results": [{"text": t, "entities": e} for t, e in zip(body.texts, found)]}
+
+
+def _add_predict_route(app, service: Service, Texts, errors) -> None:
+    """POST /predict of a classifier."""
+    from fastapi import Query
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+    cfg, clf, n_labels = service.config, service.model, len(service.model.labels)
+    TopK = Annotated[StrictInt, Field(ge=1, le=n_labels, description=f"how many labels to rank, 1..{n_labels}")]
+
+    class PredictRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid", json_schema_extra={
+            "examples": [{"texts": ["中国女排夺得世界杯冠军", "央行下调存款准备金率"], "top_k": 3}]})
+
+        texts: Texts
+        top_k: TopK | None = None
+
+    class LabelScore(BaseModel):
+        label_id: int
+        label: str
+        probability: float
+
+    class TextPrediction(BaseModel):
+        label_id: int = Field(description="the most probable label's id (its line in labels.txt, from 0)")
+        label: str
+        probability: float
+        top_k: list[LabelScore] = Field(description="the k most probable labels, most probable first")
+
+    class PredictResponse(BaseModel):
+        model: str
+        predictions: list[TextPrediction] = Field(description="one per input text, in input order")
+
+    @app.post("/predict", response_model=PredictResponse, responses=errors,
+              summary="Classify a batch of titles")
+    def predict(body: PredictRequest,
+                top_k: Annotated[int | None, Query(ge=1, le=n_labels,
+                                                   description="top-k; the body's top_k wins")] = None):
+        k = body.top_k or top_k or cfg.default_top_k
+        token_strings = [clf.tokens(t) for t in body.texts]
+        empty = [i for i, t in enumerate(token_strings) if not t]
+        if empty:
+            return JSONResponse(status_code=422, content={
+                "detail": f"texts {empty}: no tokens left after {clf.granularity} segmentation (only stop words?)"})
+        preds = clf.predict_tokens(token_strings, k)  # one batched model call for the whole request
+        return {"model": service.info.name, "predictions": [
+            {"label_id": p.label_id, "label": p.label, "probability": p.probability,
+             "top_k": [{"label_id": i, "label": name, "probability": pr} for i, name, pr in p.top_k]}
+            for p in preds]}
 
 
 def _plain_texts(texts: list[str]) -> list[str]:
@@ -469,10 +488,8 @@ def run(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         log.warning("binding %s: the service is reachable from other machines; it has no authentication", args.host)
     info = service.info
-    what = "entity types" if isinstance(service.model, EntityTagger) else "labels"
-    log.info("serving %s model %s (%s, %d %s) from %s on http://%s:%d", info.kind, info.name, service.model.granularity,
-             len(service.model.entity_types if what == "entity types" else service.model.labels), what,
-             info.model_dir, args.host, args.port)
+    log.info("serving %s model %s (%s, %d labels) from %s on http://%s:%d", info.kind, info.name,
+             service.model.granularity, len(service.model.labels), info.model_dir, args.host, args.port)
     if args.workers == 1:
         uvicorn.run(create_app(service), host=args.host, port=args.port, log_level=args.log_level)
     else:
