@@ -403,11 +403,11 @@ def resolve_model_dir(model: str, models_root: str | os.PathLike, task: str) -> 
     ner/<variant> is the NER tagger models/ner/<variant>, whatever the task.
     """
     if model.startswith("ner/"):
-        ner = Path(models_root) / "ner"
-        if (Path(models_root) / model).is_dir():
-            return Path(models_root) / model
-        trained = sorted(f"ner/{p.name}" for p in ner.glob("*") if p.is_dir()) if ner.is_dir() else []
-        raise ModelLoadError(f"model {model!r}: no dir {Path(models_root) / model}. Trained NER models: "
+        tagger_dir = Path(models_root) / model
+        if tagger_dir.is_dir():
+            return tagger_dir
+        trained = sorted(f"ner/{p.name}" for p in (Path(models_root) / "ner").glob("*") if p.is_dir())
+        raise ModelLoadError(f"model {model!r}: no dir {tagger_dir}. Trained NER models: "
                              f"{trained or 'none (run train_ner first)'}")
     base = Path(models_root) / task
     for candidate in (base / model, base / "backbones" / model):
